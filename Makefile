@@ -1,0 +1,65 @@
+# Shopper Insights — the two commands: `make run` and `make test`.
+# Everything is configured through environment variables (see etl/settings.py, README).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8050
+# gunicorn's rule of thumb: 2 x cores + 1 synchronous workers.
+WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+ROWS      ?= 1000000
+BENCH_OUT ?= benchmarks/results/bench-$(ROWS).json
+export HOST PORT
+
+.PHONY: run prepare test test-fast browser-deps bench loadtest clean help
+
+help:
+	@echo "make run        set up, prepare data and models, serve on http://$(HOST):$(PORT)"
+	@echo "make test       set up and run the whole test suite (incl. browser tests)"
+	@echo "make test-fast  the suite without browser tests"
+	@echo "make bench ROWS=N BENCH_OUT=path.json   benchmark at N sessions"
+	@echo "make loadtest   load test with gunicorn on loopback"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install when the pinned requirements change.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# Sample data when no raw data is configured, ETL when the warehouse is older than the raw
+# files, training when the models were trained on another data version.
+prepare: $(VENV)/.runtime
+	$(BIN)/python -m etl prepare
+
+run: prepare
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:server
+
+# Debian's chromium for the browser tests (no browser download is possible offline).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.dev browser-deps
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not browser"
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --out $(BENCH_OUT)
+
+loadtest: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.loadtest
+
+clean:
+	rm -rf $(VENV) .pytest_cache data/warehouse.duckdb data/cache

@@ -1,0 +1,1 @@
+"""Shopper Insights ETL: raw CSV exports → validated, cleaned DuckDB warehouse (+ models)."""
