@@ -1,0 +1,126 @@
+"""``create_app()``: the Dash app, its pages, cache and response headers. Nothing is read from
+the warehouse here; every page queries it when it is drawn."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import dash
+from dash import _callback as dash_callbacks
+from dash import ALL, ClientsideFunction, Input, Output, State, set_props
+from flask import Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.cache import init_cache
+from dashboard.components.alerts import error_alert, unavailable_alert
+from dashboard.components.shell import app_layout
+from dashboard.config import get_config
+from dashboard.source import Unavailable
+from etl.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+
+def _on_error(err: Exception) -> None:
+    """Last line of defence for callbacks: a message in the page, no HTTP 500, no traceback."""
+    if isinstance(err, Unavailable):
+        alert = unavailable_alert(err)
+    else:
+        log.exception("callback failed", exc_info=err)
+        alert = error_alert("This view could not be updated. The details are in the server log; "
+                            "reload the page or clear the filters.")
+    set_props("app-error", {"children": alert})
+
+
+def _forget_unclaimed_callbacks() -> None:
+    """Dash keeps page callbacks in module globals until an app's first request; an app
+    created before this one in the same process (tests) must not hand its copies over."""
+    dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
+    dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
+    dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
+
+
+def create_app() -> dash.Dash:
+    config = get_config()
+    _forget_unclaimed_callbacks()
+    app = dash.Dash(
+        # the package name makes Dash import the pages as dashboard.pages.<page>
+        "dashboard",
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(PROJECT_ROOT / "assets"),
+        requests_pathname_prefix=config.url_prefix,
+        routes_pathname_prefix=config.url_prefix,
+        title="Shopper Insights",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        on_error=_on_error,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.layout = app_layout()  # pages are registered by now, the navigation lists them
+    server = app.server
+    init_cache(server, config)
+
+    @server.after_request
+    def frame_policy(response: Response) -> Response:
+        # Embedding is allowed where FRAME_ANCESTORS says; X-Frame-Options cannot express
+        # "these portals", so it is never sent.
+        response.headers["Content-Security-Policy"] = f"frame-ancestors {config.frame_ancestors}"
+        response.headers.pop("X-Frame-Options", None)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @server.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # A request Dash itself cannot parse (crafted or truncated) ends here: a short 400
+        # with a message, never a 500 page or a traceback.
+        if isinstance(exc, HTTPException):
+            return exc
+        if request.path.endswith("_dash-update-component"):
+            log.warning("unreadable callback request: %r", exc)
+            return jsonify(message="The dashboard could not read this request."), 400
+        log.exception("request to %s failed", request.path)
+        return Response("Shopper Insights could not answer this request; see the server log.", 500,
+                        mimetype="text/plain")
+
+    app.clientside_callback(
+        ClientsideFunction("shopper", "syncUrl"),
+        Output("url-sync", "data"),
+        Input({"type": "url-state", "page": ALL}, "data"),
+    )
+    app.clientside_callback(
+        "function(n, open) { return n ? !open : open; }",
+        Output("nav-collapse", "is_open"),
+        Input("nav-toggle", "n_clicks"),
+        State("nav-collapse", "is_open"),
+        prevent_initial_call=True,
+    )
+    return app
+
+
+
+def warm_up(server) -> threading.Thread:
+    """Compute the cart cube and the unfiltered views in the background, so the first visitor
+    after a start does not wait for them (seconds on 10 M sessions). Missing data is fine:
+    the pages say what to run."""
+
+    def work() -> None:
+        from dashboard.cart_cube import cube
+        from dashboard.filters import CartFilters, CustomerFilters
+        from dashboard.queries import cart_distributions, cart_outcomes, customer_kpis
+
+        with server.app_context():
+            try:
+                cube()
+                cart_outcomes(CartFilters())
+                cart_distributions(CartFilters())
+                customer_kpis(CustomerFilters())
+            except Exception as exc:  # noqa: BLE001 - a warm-up must never stop the app
+                log.info("warm-up skipped: %s", exc)
+
+    thread = threading.Thread(target=work, name="warm-up", daemon=True)
+    thread.start()
+    return thread

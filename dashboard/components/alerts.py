@@ -1,0 +1,58 @@
+"""Messages in the page: what to run when data is missing, what was ignored, what failed."""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from dashboard.source import Unavailable
+
+
+def unavailable_alert(exc: Unavailable) -> dbc.Alert:
+    """The page cannot be drawn yet; say exactly what to run."""
+    return dbc.Alert([
+        html.H2("Not available yet", className="h5 alert-heading"),
+        html.P(exc.message, className="mb-2"),
+        html.P(["Run ", html.Code(exc.command), " and reload this page."], className="mb-0"),
+    ], color="info", className="unavailable")
+
+
+def problems_alert(problems: list[str], heading: str = "Some filters were ignored:") -> dbc.Alert | None:
+    """Filters (or values) from the link or the request that were ignored, and why."""
+    if not problems:
+        return None
+    return dbc.Alert([
+        html.Strong(heading),
+        html.Ul([html.Li(p) for p in problems[:10]], className="mb-0"),
+    ], color="warning", dismissable=True, className="problems")
+
+
+def error_alert(message: str) -> dbc.Alert:
+    return dbc.Alert(message, color="danger", className="page-error")
+
+
+def guarded_layout(title: str) -> Callable:
+    """A page layout that answers missing data or a failure with a message, never a 500.
+
+    Dash draws layouts inside its router callback, so an exception here would fail the
+    whole navigation.
+    """
+
+    def decorate(render: Callable[..., html.Div]) -> Callable[..., html.Div]:
+        @functools.wraps(render)
+        def layout(**query) -> html.Div:
+            try:
+                return render(**query)
+            except Unavailable as exc:
+                return html.Div([html.H1(title, className="h3 mb-3"), unavailable_alert(exc)])
+            except Exception:  # noqa: BLE001 - logged; the reader gets a message
+                logging.getLogger(__name__).exception("layout of %s failed", title)
+                return html.Div([html.H1(title, className="h3 mb-3"),
+                                 error_alert("This page could not be drawn. The details are in the server log.")])
+
+        return layout
+
+    return decorate

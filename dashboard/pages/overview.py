@@ -1,0 +1,155 @@
+"""Overview: the headline numbers of both subjects, each against the unfiltered base.
+
+Two independent callbacks (carts, customers), so a carts filter never re-runs customer queries.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html
+
+from dashboard import figures
+from dashboard.components.alerts import guarded_layout, problems_alert, unavailable_alert
+from dashboard.components.cards import graph_card, page_header
+from dashboard.components.filter_panel import checklist, labelled, yes_no
+from dashboard.components.kpi import kpi_card
+from dashboard.filters import (CATEGORY_SLUGS, TIER_KEYS, CartFilters, CustomerFilters,
+                               parse_cart_filters, parse_choices, parse_customer_filters,
+                               parse_segments, parse_yes_no, query_string, slug)
+from dashboard.queries import FUNNEL_STAGES, REVENUE_PERIODS, cart_kpis, cart_outcomes, customer_kpis
+from dashboard.source import Unavailable
+from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
+
+dash.register_page(__name__, path="/", name="Overview", order=0, title="Overview · Shopper Insights",
+                   description="Headline numbers for cart sessions and regular customers.")
+
+CART_STATE = {"type": "url-state", "page": "overview-carts"}
+CUSTOMER_STATE = {"type": "url-state", "page": "overview-customers"}
+
+
+def _state(filters) -> str:
+    return query_string(filters.query()).lstrip("?")
+
+
+def render_carts(filters: CartFilters, problems: list[str]) -> dict:
+    outcomes = cart_outcomes(filters)
+    now, base = cart_kpis(outcomes), cart_kpis(cart_outcomes(CartFilters()))
+    return {
+        "state": _state(filters),
+        "problems": problems_alert(problems),
+        "kpis": [
+            kpi_card("Sessions", now["sessions"], base["sessions"], "count"),
+            kpi_card("Abandonment rate", now["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
+            kpi_card("Conversion rate", now["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
+            kpi_card("Items per cart", now["items_per_cart"], base["items_per_cart"], "number"),
+            kpi_card("Checkout initiated → confirmed", now["checkout_completion"], base["checkout_completion"],
+                     "rate", worse_when="down"),
+        ],
+        "funnel": figures.funnel(outcomes, FUNNEL_STAGES),
+        "link": dash.get_relative_path("/carts") + query_string(filters.query()),
+    }
+
+
+def render_customers(filters: CustomerFilters, problems: list[str]) -> dict:
+    now, base = customer_kpis(filters), customer_kpis(CustomerFilters())
+    at_risk_note = None if now["profit_at_risk"] is not None else "needs a model: run python -m etl train"
+    return {
+        "state": _state(filters),
+        "problems": problems_alert(problems),
+        "kpis": [
+            kpi_card("Customers", now["customers"], base["customers"], "count"),
+            kpi_card("Activity declined", now["declined_share"], base["declined_share"], "rate", worse_when="up"),
+            kpi_card("Average monthly profit", now["mean_profit"], base["mean_profit"], "number"),
+            kpi_card("Revenue this month", now["revenue"]["revenue_this_month"],
+                     base["revenue"]["revenue_this_month"], "money"),
+            kpi_card("Profit at risk", now["profit_at_risk"], base["profit_at_risk"], "number",
+                     worse_when="up", note=at_risk_note or "Σ P(decline) × profit"),
+        ],
+        "revenue": figures.revenue_by_period(now["revenue"], base["revenue"], REVENUE_PERIODS),
+        "link": dash.get_relative_path("/customers") + query_string(filters.query()),
+    }
+
+
+def _section(title: str, controls: list, prefix: str, view: dict | None, graph_id: str, graph_key: str,
+             link_text: str, error=None) -> dbc.Card:
+    if error is not None:
+        return dbc.Card(dbc.CardBody([html.H2(title, className="h5"), error]), className="mb-4")
+    return dbc.Card(dbc.CardBody([
+        html.Div([html.H2(title, className="h5 mb-0"),
+                  dcc.Link(link_text, href=view["link"], id=f"{prefix}-link", className="small")],
+                 className="d-flex justify-content-between align-items-baseline mb-2"),
+        html.Div(view["problems"], id=f"{prefix}-problems"),
+        dbc.Row([dbc.Col(c, md="auto", className="me-3") for c in controls], className="overview-filters"),
+        dbc.Row(view["kpis"], id=f"{prefix}-kpis", className="g-2"),
+        graph_card(graph_id, view[graph_key]),
+    ]), className="mb-4 section-card")
+
+
+@guarded_layout("Overview")
+def layout(**query) -> html.Div:
+    cart_filters, cart_problems = parse_cart_filters(query)
+    customer_filters, customer_problems = parse_customer_filters(query)
+    # the overview filters only by what both pages share; ranges stay for the deep pages
+    cart_filters = replace(cart_filters, ranges=())
+    customer_filters = replace(customer_filters, ranges=())
+    sections = []
+    try:
+        carts = render_carts(cart_filters, cart_problems)
+        sections.append(_section("Cart sessions", [
+            checklist("ov-carts-segment", "Customer type", [{"label": f"Type {s}", "value": s}
+                                                             for s in CUSTOMER_SEGMENT_TYPES],
+                      list(cart_filters.segments)),
+            yes_no("ov-carts-details", "Product details viewed", cart_filters.details),
+        ], "ov-carts", carts, "ov-carts-funnel", "funnel", "Explore carts →"))
+        sections.append(dcc.Store(id=CART_STATE, data=carts["state"]))
+    except Unavailable as exc:
+        sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", unavailable_alert(exc)))
+    try:
+        customers = render_customers(customer_filters, customer_problems)
+        sections.append(_section("Regular customers", [
+            checklist("ov-cust-tier", "Service tier", [{"label": t.capitalize(), "value": t} for t in SERVICE_TIERS],
+                      list(customer_filters.tiers)),
+            yes_no("ov-cust-consent", "Marketing consent", customer_filters.consent),
+            labelled("Top category", dcc.Dropdown(
+                id="ov-cust-category", options=[{"label": c, "value": slug(c)} for c in CATEGORIES],
+                value=[slug(c) for c in customer_filters.categories], multi=True, placeholder="All categories",
+                style={"minWidth": "18rem"}), "ov-cust-category"),
+        ], "ov-cust", customers, "ov-cust-revenue", "revenue", "Explore customers →"))
+        sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers["state"]))
+    except Unavailable as exc:
+        sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", unavailable_alert(exc)))
+    return html.Div([
+        page_header("Overview", "Each number is for the current filters; the line below compares it with all rows."),
+        *sections,
+    ])
+
+
+@callback(
+    Output(CART_STATE, "data"), Output("ov-carts-problems", "children"), Output("ov-carts-kpis", "children"),
+    Output("ov-carts-funnel", "figure"), Output("ov-carts-link", "href"),
+    Input("ov-carts-segment", "value"), Input("ov-carts-details", "value"),
+    prevent_initial_call=True,
+)
+def update_carts(segment, details):
+    problems: list[str] = []
+    filters = CartFilters(segments=parse_segments(segment, problems),
+                          details=parse_yes_no(details, "details", problems))
+    view = render_carts(filters, problems)
+    return view["state"], view["problems"], view["kpis"], view["funnel"], view["link"]
+
+
+@callback(
+    Output(CUSTOMER_STATE, "data"), Output("ov-cust-problems", "children"), Output("ov-cust-kpis", "children"),
+    Output("ov-cust-revenue", "figure"), Output("ov-cust-link", "href"),
+    Input("ov-cust-tier", "value"), Input("ov-cust-consent", "value"), Input("ov-cust-category", "value"),
+    prevent_initial_call=True,
+)
+def update_customers(tier, consent, category):
+    problems: list[str] = []
+    filters = CustomerFilters(tiers=parse_choices(tier, "tier", TIER_KEYS, problems),
+                              consent=parse_yes_no(consent, "consent", problems),
+                              categories=parse_choices(category, "category", CATEGORY_SLUGS, problems))
+    view = render_customers(filters, problems)
+    return view["state"], view["problems"], view["kpis"], view["revenue"], view["link"]

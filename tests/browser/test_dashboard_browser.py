@@ -1,0 +1,269 @@
+"""The dashboard in real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Builds a warehouse with the real ETL, trains real models (``--fast``), serves the app from a
+thread on a free loopback port, then opens every page, changes filters, cross-filters by
+clicking and selecting, exports a file, and fails on any browser console error. Screenshots of
+every page go to docs/screenshots/ (they illustrate the README).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+# page name -> a link that shows it at its most telling (also what the screenshot shows)
+PAGES = {
+    "overview": "/",
+    "carts": "/carts?segment=0,1",
+    "customers": "/customers?tier=standard",
+    "segments": "/segments?segment=promo_risk_high_profit",
+    "what-if": "/what-if?subject=customers",
+    "model": "/model?subject=customers",
+    "data-quality": "/data-quality",
+    "not-found": "/no-such-page",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dashboard_raw) -> dict:
+    from etl.pipeline import run_pipeline
+    from etl.train.run import run_training
+
+    root = tmp_path_factory.mktemp("browser")
+    url = str(root / "warehouse.duckdb")
+    run_pipeline(dashboard_raw, url)
+    run_training(url, root / "models", ["carts", "customers"], offer_cost=None, fast=True, progress=lambda _: None)
+    return {"url": url, "models": root / "models", "cache": root / "cache"}
+
+
+@pytest.fixture(scope="module")
+def base_url(trained):
+    from werkzeug.serving import make_server
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WAREHOUSE_URL", trained["url"])
+        env.setenv("MODELS_DIR", str(trained["models"]))
+        env.setenv("CACHE_DIR", str(trained["cache"]))
+        env.delenv("URL_PREFIX", raising=False)
+        from dashboard.app import create_app
+
+        server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `apt-get install -y chromium` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=base_url)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.errors = errors
+    yield tab
+    context.close()
+    assert errors == [], f"browser console errors: {errors}"
+
+
+def settle(page) -> None:
+    """Wait until Dash has no request in flight and the charts are drawn."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
+    page.wait_for_timeout(300)
+
+
+def open_page(page, path: str) -> None:
+    page.goto(path)
+    page.wait_for_selector("h1")
+    settle(page)
+
+
+def kpi(page, prefix: str, index: int = 0) -> str:
+    return page.locator(f"#{prefix}-kpis .kpi-value").nth(index).inner_text()
+
+
+def kpi_changes(page, prefix: str, before: str) -> None:
+    expect(page.locator(f"#{prefix}-kpis .kpi-value").first).not_to_have_text(before)
+
+
+def test_every_page_renders_without_errors_and_is_screenshotted(page):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name, path in PAGES.items():
+        open_page(page, path)
+        body = page.locator("body").inner_text()
+        assert "could not be drawn" not in body and "Not available yet" not in body, name
+        if name == "not-found":
+            assert "Page not found" in body
+        else:
+            assert page.locator(".js-plotly-plot").count() >= 1, name
+            assert page.locator(".app-nav").is_visible()
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_navigation_lists_every_page_from_the_registry(page):
+    open_page(page, "/")
+    links = page.locator(".app-nav .nav-link").all_inner_texts()
+    assert links == ["Overview", "Carts", "Customers", "Segments", "What-if", "Model", "Data quality"]
+    page.locator(".app-nav .nav-link", has_text="Data quality").click()
+    page.wait_for_url(re.compile(r"/data-quality$"))
+    settle(page)
+    assert page.locator("#dq-files").is_visible()
+
+
+def test_carts_filter_changes_kpis_graphs_and_url(page):
+    open_page(page, "/carts")
+    sessions = kpi(page, "carts")
+    funnel = page.locator("#carts-funnel .bars").first.inner_html()
+    page.get_by_label("Type 2").check()
+    kpi_changes(page, "carts", sessions)
+    settle(page)
+    assert page.locator("#carts-funnel .bars").first.inner_html() != funnel
+    assert "segment=2" in page.url
+    # the link reproduces the view
+    page.goto(page.url)
+    settle(page)
+    assert page.get_by_label("Type 2").is_checked()
+    assert page.locator(".chip", has_text="Customer type 2").is_visible()
+
+
+def test_clicking_a_bar_cross_filters_and_the_chip_clears_it(page):
+    open_page(page, "/carts")
+    sessions = kpi(page, "carts")
+    # the bars of the "by customer type" chart: click the second row's bar
+    page.locator("#carts-by-segment .barlayer .point").nth(1).click(force=True)
+    expect(page.locator(".chip", has_text="Customer type")).to_be_visible()
+    kpi_changes(page, "carts", sessions)
+    settle(page)
+    assert "segment=" in page.url
+    page.locator(".chip", has_text="Customer type").click()
+    expect(page.locator(".chip", has_text="Customer type")).to_have_count(0)
+    settle(page)
+    assert kpi(page, "carts") == sessions and "segment=" not in page.url
+
+
+def test_selecting_a_range_in_a_histogram_filters_the_others(page):
+    open_page(page, "/carts")
+    sessions = kpi(page, "carts")
+    drag = page.locator("#carts-dist-items_added .nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.08, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, y, steps=8)
+    page.mouse.up()
+    expect(page.locator(".chip", has_text="Items added to cart")).to_be_visible()
+    kpi_changes(page, "carts", sessions)
+    settle(page)
+    assert "items_added=" in page.url
+
+
+def test_customers_filters_and_category_click(page):
+    open_page(page, "/customers")
+    customers = kpi(page, "cust")
+    page.get_by_label("Premium").check()
+    kpi_changes(page, "cust", customers)
+    settle(page)
+    assert "tier=premium" in page.url
+    page.locator("#cust-by-category .barlayer .point").first.click(force=True)
+    expect(page.locator(".chip", has_text="Category")).to_be_visible()
+    settle(page)
+    assert "category=" in page.url
+
+
+def test_segment_export_downloads_exactly_the_filtered_list(page):
+    open_page(page, "/segments?segment=promo_risk_high_profit&profit=4")
+    shown = page.locator("#seg-shown").inner_text()
+    expected = int(re.search(r"([\d,]+) customers", shown).group(1).replace(",", ""))
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export CSV").click()
+    download = info.value
+    assert download.suggested_filename == "at-risk-promo_risk_high_profit.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
+    assert len(rows) == expected and all(float(r["Profit / month"]) >= 4 for r in rows)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Export XLSX").click()
+    assert info.value.suggested_filename.endswith(".xlsx")
+
+
+def test_segment_builder_lives_in_the_url(page):
+    open_page(page, "/segments")
+    page.get_by_label("P(decline) at least").fill("0.8")
+    page.get_by_label("P(decline) at least").press("Enter")
+    expect(page.locator("#seg-heading")).to_contain_text("P(decline) ≥ 0.8")
+    settle(page)
+    assert "p=0.8" in page.url
+
+
+def test_what_if_updates_live(page):
+    open_page(page, "/what-if?subject=customers")
+    field = page.get_by_label("Share of promo purchases")
+    value = "0.99" if float(field.input_value()) < 0.5 else "0.12"
+    field.fill(value)
+    field.press("Enter")
+    settle(page)
+    # the contributions chart now explains the new value, and the link carries it
+    expect(page.locator("#wi-contributions")).to_contain_text(f"Share of promo purchases = {value}")
+    assert f"promo_share={value}" in page.url
+    assert "chance this customer is" in page.locator("#wi-verdict").inner_text()
+    field.fill("42")
+    field.press("Enter")
+    settle(page)
+    assert "must be between" in page.locator("#wi-problems").inner_text()
+
+
+def test_model_threshold_slider_is_keyboard_reachable(page):
+    open_page(page, "/model?subject=carts")
+    before = page.locator("#model-metrics").inner_text()
+    page.locator("#model-threshold [role=slider]").first.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#model-metrics")).not_to_have_text(before)
+    settle(page)
+    assert "t=" in page.url
+
+
+def test_embed_mode_has_no_navigation_and_keeps_embed_in_links(page):
+    open_page(page, "/carts?embed=1")
+    assert not page.locator(".app-nav").is_visible()
+    page.get_by_label("Type 1").check()
+    expect(page.locator(".chip", has_text="Customer type 1")).to_be_visible()
+    settle(page)
+    assert "embed=1" in page.url and "segment=1" in page.url
+
+
+def test_tablet_width_is_usable(page):
+    page.set_viewport_size({"width": 820, "height": 1180})
+    open_page(page, "/carts")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 820  # no horizontal scrolling
+    assert page.get_by_label("Type 0").is_visible()
