@@ -62,8 +62,8 @@ def test_chart_selection_becomes_a_range():
 
 
 def test_segment_view_from_url():
-    view, problems = parse_segment_view({"segment": "promo_risk", "promo": "0.5", "p": "2", "profit": "x"})
-    assert view.segment == "promo_risk" and view.min_promo == 0.5
+    view, problems = parse_segment_view({"segment": "promo_risk_high_profit", "promo": "0.5", "p": "2", "profit": "x"})
+    assert view.segment == "promo_risk_high_profit" and view.min_promo == 0.5
     assert len(problems) == 2 and view.min_p_decline is None and view.min_profit is None
     assert parse_segment_view({"segment": "<script>"})[1]
 
@@ -186,7 +186,7 @@ def test_export_is_exactly_the_filtered_list(app):
     from dashboard.pages import segments
     from dashboard.queries import at_risk
 
-    view, _ = parse_segment_view({"segment": "risk", "profit": "3"})
+    view, _ = parse_segment_view({"segment": "risk_high_profit", "profit": "3"})
     frame = segments.export_frame(view)
     assert len(frame) == len(at_risk(view, None))
     csv = pd.read_csv(io.BytesIO(segments.export_bytes(frame, "csv")), encoding="utf-8-sig")

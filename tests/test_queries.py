@@ -126,10 +126,10 @@ def test_customer_queries_match_sql(dashboard_env):
 
 def test_segment_queries(dashboard_env):
     path = dashboard_env["scored"]
-    view = SegmentView(segment="promo_risk", min_profit=3.0)
+    view = SegmentView(segment="promo_risk_high_profit", min_profit=3.0)
     summary = q.segment_summary(view)
     expected = sql(path, "select count(*) from customer_scores join customers using (customer_id) "
-                         "where segment = 'promo_risk' and profit >= 3")[0][0]
+                         "where segment = 'promo_risk_high_profit' and profit >= 3")[0][0]
     assert summary["customers"] == expected
     rows = q.at_risk(view, 10)
     assert list(rows.p_decline) == sorted(rows.p_decline, reverse=True)

@@ -1,0 +1,61 @@
+"""``python -m etl train``: progress to stderr (logging), the summary table to stdout."""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from etl.settings import get_settings
+from etl.train.features import SUBJECTS
+
+log = logging.getLogger("etl.train")
+
+
+def summary_table(cards: dict[str, dict]) -> str:
+    """Candidates with their CV scores, the chosen one starred, then its holdout numbers."""
+    lines = [f"{'subject':<10} {'candidate':<32} {'CV ROC-AUC':>16} {'CV PR-AUC':>9} {'CV F1':>6} {'time':>7}"]
+    for subject, card in cards.items():
+        for result in card["candidates"]:
+            star = "*" if result["name"] == card["estimator"]["candidate"] else " "
+            if "cv" not in result:
+                lines.append(f"{subject:<10}{star}{result['label'][:32]:<32} {'skipped: ' + result['skipped']}")
+                continue
+            cv = result["cv"]
+            lines.append(f"{subject:<10}{star}{result['label'][:32]:<32} "
+                         f"{cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} {cv['pr_auc_mean']:>9.4f} "
+                         f"{cv['f1_mean']:>6.3f} {result['seconds']:>6.1f}s")
+    lines.append("")
+    lines.append(f"{'subject':<10} {'chosen':<32} {'ROC-AUC':>7} {'F1':>6} {'PR-AUC':>6} {'Brier':>6} "
+                 f"{'thresh':>6}  holdout rows, leakage excluded, model")
+    for subject, card in cards.items():
+        h = card["metrics"]["holdout"]
+        excluded = ", ".join(card["leakage"]["excluded"]) or "none"
+        lines.append(f"{subject:<10} {card['estimator']['label'][:32]:<32} {h['roc_auc']:>7.4f} {h['f1']:>6.3f} "
+                     f"{h['pr_auc']:>6.3f} {h['brier']:>6.3f} {card['threshold']:>6.3f}  "
+                     f"{h['rows']:,}, {excluded}, {card['model_version']} ({card['seconds']:.0f} s)")
+        if "profit" in card["thresholds"]:
+            t = card["thresholds"]
+            lines.append(f"{'':<10} profit-aware threshold {t['profit']:.2f} at offer cost {t['offer_cost']:g}; "
+                         f"holdout retained profit {h['retained_profit']['at_profit_threshold']:,.1f} "
+                         f"(offer everyone: {h['retained_profit']['offer_everyone']:,.1f})")
+        for decision in card["feature_decisions"]:
+            lines.append(f"{'':<10} {decision['feature']}: {decision['decision']}")
+    return "\n".join(lines)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from etl.train.run import run_training  # heavy imports only when training
+
+    settings = get_settings()
+    url = args.warehouse or settings.warehouse_url
+    models_dir = Path(args.models) if args.models else settings.models_dir
+    subjects = list(dict.fromkeys(args.subject or SUBJECTS))
+    if args.offer_cost is not None and not args.offer_cost >= 0:
+        raise ValueError(f"--offer-cost must be a non-negative number, got {args.offer_cost}")
+    started = time.perf_counter()
+    cards = run_training(url, models_dir, subjects, offer_cost=args.offer_cost, fast=args.fast,
+                         progress=log.info)
+    print(summary_table(cards))
+    print(f"\nmodels in {models_dir}, scores in {url} ({time.perf_counter() - started:.1f} s)")
+    return 0

@@ -1,0 +1,233 @@
+"""One training run: every subject trained, carded and scored, published all-or-nothing.
+
+Order of work: check the warehouse contract (before copying anything), then inside a staged
+copy of the warehouse: read -> guard leakage -> decide collinear columns -> search -> thresholds
+on out-of-fold predictions -> one fit on the training split -> holdout numbers -> pickle + card
+into a temporary folder -> score every row into the staged copy. The warehouse copy is swapped
+in when the block succeeds, then the model files are renamed into place; any failure leaves
+the published warehouse and models exactly as they were.
+"""
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import cross_val_predict
+from threadpoolctl import threadpool_limits
+
+from etl.errors import ETLError
+from etl.schema import ETL_RUNS, OUTCOME_LABELS, SEGMENTS, label
+from etl.train import card as cards
+from etl.train import collinearity, dataset, evaluate, features, leakage, scoring, search, segments
+from etl.train.features import SUBJECTS, Subject
+from etl.warehouse import connect, require_tables, staged, write_table
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "threadpoolctl", "duckdb", "pyarrow")
+
+
+@dataclass
+class Trained:
+    model: object
+    card: dict
+    clusters: object = None
+    oof: pd.Series | None = None   # out-of-fold P(positive) of the search rows, by id
+
+
+def _versions() -> dict:
+    return {"python": platform.python_version(), **{lib: metadata.version(lib) for lib in LIBRARIES}}
+
+
+def _xy(frame: pd.DataFrame, subject: Subject, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    return frame[columns], frame[subject.target].to_numpy(dtype=int)
+
+
+def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, *, table_rows: int,
+                  fast: bool, offer_cost: float | None, progress: Callable[[str], None]) -> Trained:
+    """Search, fit and evaluate one subject; returns the fitted Pipeline and its card (unsigned)."""
+    large = table_rows > search.LARGE_TABLE_ROWS
+    guard = leakage.guard(train, subject.target, subject.candidates)
+    for finding in guard["findings"]:
+        progress(f"  leakage guard: {finding}")
+    chosen_features = list(guard["kept"])
+    if not chosen_features:
+        raise ETLError(subject.table, rule="leakage guard", message="every candidate column leaks the target")
+    cv = search.folds(fast, large)
+    searched = dataset.search_rows(train, subject)
+    one_hot = tuple(f for f in subject.candidates
+                    if f in subject.categorical or pd.api.types.is_bool_dtype(train[f]))
+    decisions = []
+    for column, partner in subject.collinear:
+        if column in chosen_features and partner in chosen_features:
+            decision = collinearity.decide(searched, subject.target, column, partner, chosen_features,
+                                           one_hot, subject.log_scaled, cv)
+            progress(f"  {decision['reason']}")
+            decisions.append(decision)
+            if decision["decision"] == "drop":
+                chosen_features.remove(column)
+
+    def prep():
+        return search.preprocessor(chosen_features, one_hot, subject.log_scaled)
+
+    X_search, y_search = _xy(searched, subject, chosen_features)
+    progress(f"  searching {len(search.CANDIDATES)} candidate families on {len(searched):,} rows, "
+             f"{cv.get_n_splits()}-fold CV")
+    results = search.run_search(X_search, y_search, prep(), fast=fast, table_rows=table_rows,
+                                progress=progress)
+    best = search.choose(results)
+    model = search.pipeline(prep(), search.final_model(best, large))
+
+    # thresholds come from out-of-fold predictions of the training split, never the holdout
+    fold_of_row = np.empty(len(y_search), dtype=int)
+    for k, (_, test_idx) in enumerate(cv.split(X_search, y_search)):
+        fold_of_row[test_idx] = k
+    oof = cross_val_predict(model, X_search, y_search, cv=cv, method="predict_proba",
+                            n_jobs=search.N_JOBS)[:, 1]
+    threshold = evaluate.f1_threshold(y_search, oof)
+    thresholds: dict = {"default": threshold,
+                        "default_rule": "maximises F1 on out-of-fold predictions of the training split"}
+
+    X_train, y_train = _xy(train, subject, chosen_features)
+    X_hold, y_hold = _xy(holdout, subject, chosen_features)
+    started = time.perf_counter()
+    model.fit(X_train, y_train)
+    p_hold = model.predict_proba(X_hold)[:, 1]
+    progress(f"  fitted {best['label']} on {len(train):,} rows ({time.perf_counter() - started:.1f} s); "
+             f"holdout ROC-AUC {evaluate.metrics(y_hold, p_hold, threshold)['roc_auc']:.4f}")
+
+    specs = features.feature_specs(train, chosen_features, subject.categorical)
+    card: dict = {
+        "subject": subject.name, "target": subject.target, "target_label": label(subject.target),
+        "positive_class": OUTCOME_LABELS[subject.name][True], "table": subject.table,
+        "id_column": subject.id_column, "features": chosen_features, "feature_specs": specs,
+        "baseline": features.baseline(train, specs),
+        "estimator": {"candidate": best["name"], "label": best["label"],
+                      "class": type(model.named_steps["model"]).__name__,
+                      "params": best["params"]},
+        "candidates": results,
+        "metrics": {"cv": evaluate.cv_metrics(y_search, oof, fold_of_row),
+                    "holdout": evaluate.metrics(y_hold, p_hold, threshold)},
+        "threshold": threshold, "thresholds": thresholds,
+        "leakage": guard, "feature_decisions": decisions,
+        "rows": {"train": len(train), "holdout": len(holdout), "search": len(searched)},
+        "curves": evaluate.curves(y_hold, p_hold),
+        "contribution_method": {
+            "name": "baseline occlusion",
+            "exact": best["name"] == "logistic_regression",
+            "description": "logit(p(row)) - logit(p(row with the feature at its baseline value)); "
+                           "exact and additive for logistic regression, a one-feature-at-a-time "
+                           "effect for other models"},
+    }
+    progress("  permutation importance on the holdout")
+    card["permutation_importance"] = evaluate.permutation(model, X_hold, pd.Series(y_hold),
+                                                          repeats=2 if fast else 5)
+    # Rows the final model was fitted on get their out-of-fold probability when scored: an
+    # in-sample prediction is optimistic (a forest or KNN has seen the row's own label).
+    trained = Trained(model, card, oof=pd.Series(oof, index=searched[subject.id_column].to_numpy()))
+    if subject.profit:  # customers: worth a profit-aware cut-off and marketing segments
+        _profit_thresholds(trained, train, holdout, searched, subject, oof, y_search, y_hold, p_hold,
+                           offer_cost)
+        _fit_segments(trained, train, holdout, subject, fast)
+    return trained
+
+
+def _profit_thresholds(trained: Trained, train, holdout, searched, subject: Subject, oof, y_search,
+                       y_hold, p_hold, offer_cost: float | None) -> None:
+    """Profit-aware cut-off on the training folds; the holdout shows what it would have earned."""
+    card = trained.card
+    if offer_cost is None:
+        offer_cost = round(evaluate.DEFAULT_OFFER_COST_SHARE * float(train[subject.profit].median()), 4)
+        rule = f"default: {evaluate.DEFAULT_OFFER_COST_SHARE:.0%} of the median monthly profit"
+    else:
+        rule = "given with --offer-cost"
+    curve = evaluate.profit_curve(y_search, oof, searched[subject.profit].to_numpy(), offer_cost)
+    best = evaluate.best_profit_threshold(curve)
+    card["thresholds"].update({
+        "profit": best, "offer_cost": offer_cost, "offer_cost_rule": rule,
+        "profit_rule": "maximises retained profit on out-of-fold predictions of the training split: "
+                       "sum over offered customers of (declined x profit - offer_cost)"})
+    card["profit_curve"] = curve
+    profit = holdout[subject.profit].to_numpy()
+    card["metrics"]["holdout"]["retained_profit"] = {
+        name: evaluate.retained_profit(y_hold, p_hold, profit, offer_cost, t)
+        for name, t in (("at_profit_threshold", best), ("at_default_threshold", card["threshold"]),
+                        ("offer_everyone", 0.0))}
+
+
+def _fit_segments(trained: Trained, train, holdout, subject: Subject, fast: bool) -> None:
+    sample = pd.concat([train, holdout])
+    p = scoring.probabilities(trained.model, sample, trained.card["features"], subject.id_column, trained.oof)
+    trained.clusters, info = segments.fit_clusters(sample, p, fast=fast)
+    trained.card["segments"] = {"rule_thresholds": segments.rule_thresholds(train, trained.card["threshold"]),
+                                "cluster": info}
+
+
+def _train_and_score(con, subject: Subject, *, data_version: str, source: str, folder: Path,
+                     offer_cost: float | None, fast: bool, progress: Callable[[str], None]) -> dict:
+    """Train one subject from the staged warehouse, score it back into it, write its files to ``folder``."""
+    started = time.perf_counter()
+    classes = dataset.check_contents(con, subject, source)
+    total = sum(classes.values())
+    sample = dataset.read_sample(con, subject, total)
+    train, holdout = dataset.split(sample, subject)
+    progress(f"{subject.name}: {total:,} rows in {subject.table}; training on {len(train):,}, "
+             f"holdout {len(holdout):,}")
+    trained = train_subject(train, holdout, subject, table_rows=total, fast=fast,
+                            offer_cost=offer_cost, progress=progress)
+    card = {**trained.card, "data_version": data_version,
+            "holdout_ids": holdout[subject.id_column].tolist(),
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "library_versions": _versions(), "seed": dataset.SEED, "fast": fast,
+            "holdout_share": dataset.HOLDOUT_SHARE}
+    card["rows"].update({"warehouse": total, "sample": len(sample),
+                         "sample_rule": f"all rows up to {dataset.MAX_SAMPLE_ROWS:,}, else a stratified "
+                                        "sample chosen by a hash of the id"})
+    if subject.profit:
+        card["rows"]["scored"] = scoring.score_customers(con, trained.model, card, subject.table,
+                                                         subject.id_column, trained.clusters, trained.oof,
+                                                         progress)
+        profiled = features.feature_specs(train, [*subject.candidates, subject.profit], subject.categorical)
+        write_table(con, SEGMENTS, segments.segment_rows(con, profiled,
+                                                         rule=card["segments"]["rule_thresholds"]))
+    else:
+        card["rows"]["scored"] = scoring.score_sessions(con, trained.model, card, subject.table,
+                                                        subject.id_column, trained.oof, progress)
+    scoring.write_importances(con, subject.name, card["permutation_importance"])
+    card["seconds"] = round(time.perf_counter() - started, 1)
+    return cards.write(folder, subject.name, trained.model, card)
+
+
+def run_training(url: str, models_dir: Path, subjects: list[str], *, offer_cost: float | None,
+                 fast: bool, progress: Callable[[str], None]) -> dict[str, dict]:
+    """Train ``subjects``; returns their cards. Nothing is published unless all of it succeeded."""
+    ibis_con = connect(url)
+    try:
+        require_tables(ibis_con, url, [ETL_RUNS, *(SUBJECTS[s].table for s in subjects)])
+    finally:
+        ibis_con.disconnect()
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = models_dir / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        # one thread per native thread pool: parallelism comes from the two joblib workers, and
+        # OpenMP teams contending for the 2 cores made HGB/k-means predictions 10x slower
+        with staged(url, start_from_current=True) as con, threadpool_limits(limits=1):
+            version = dataset.data_version(con)
+            published = {name: _train_and_score(con, SUBJECTS[name], data_version=version, source=url,
+                                                folder=tmp, offer_cost=offer_cost, fast=fast,
+                                                progress=progress)
+                         for name in subjects}
+        for name in subjects:
+            cards.publish(tmp, models_dir, name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return published
