@@ -12,15 +12,18 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl import carts, customers
 from etl.errors import ETLError
 from etl.raw_specs import CARTS, FILE_SPECS, MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY, FileSpec
 from etl.readers import RawSource, open_raw_csv
 from etl.schema import CUSTOMERS, ETL_RUNS, REJECTED_ROWS, SESSIONS, SOURCE_FILES
-from etl.validate import fetch_raw_values, parse_source
+from etl.validate import parse_file, release_freed_memory, typed_frame
 from etl.warehouse import staged, write_table
 
 log = logging.getLogger(__name__)
@@ -30,8 +33,8 @@ CLEANING_VERSION = "1"
 
 # Guards against our own bugs: what we publish must meet the contract. (Session ids are
 # made unique by carts.drop_duplicate_sessions; checking 10 M strings twice is not worth it.)
-_CUSTOMERS_CHECK = pa.DataFrameSchema({"customer_id": pa.Column("int64", unique=True),
-                                       "promo_share": pa.Column(float, pa.Check.in_range(0, 1))})
+_CUSTOMERS_CHECK = pandera.DataFrameSchema({"customer_id": pandera.Column("int64", unique=True),
+                                            "promo_share": pandera.Column(float, pandera.Check.in_range(0, 1))})
 
 
 def find_files(raw_dir: Path, spec: FileSpec) -> list[Path]:
@@ -45,16 +48,19 @@ def find_files(raw_dir: Path, spec: FileSpec) -> list[Path]:
 
 
 def read_subject_file(raw_dir: Path, spec: FileSpec) -> tuple[list[RawSource], pd.DataFrame, pd.DataFrame]:
-    """Read and type every file of ``spec``; returns the sources, valid rows and rejections."""
-    sources, typed, rejected = [], [], []
+    """Read and type every file of ``spec``; returns the sources, valid rows and rejections.
+
+    The valid rows of all files are joined once, column by column (no concat of whole frames).
+    """
+    sources, parts, rejected = [], [], []
     for path in find_files(raw_dir, spec):
         started = time.perf_counter()
         source = open_raw_csv(path, path.relative_to(raw_dir).as_posix())
-        valid, bad = parse_source(source, spec)
+        valid, bad = parse_file(source, spec)
         log.info("%s: %d rows read, %d with invalid cells (%.1f s)",
                  source.name, source.rows_read, bad["source_row"].nunique(), time.perf_counter() - started)
-        sources.append(source); typed.append(valid); rejected.append(bad)
-    return sources, pd.concat(typed, ignore_index=True), pd.concat(rejected, ignore_index=True)
+        sources.append(source); parts.extend(valid); rejected.append(bad)
+    return sources, typed_frame(parts, spec), pd.concat(rejected, ignore_index=True)
 
 
 def collapse_rejections(rejected: pd.DataFrame, sources: dict[str, RawSource], subject: str,
@@ -62,7 +68,7 @@ def collapse_rejections(rejected: pd.DataFrame, sources: dict[str, RawSource], s
     """One record per rejected source row, all its reasons joined, with the raw cells.
 
     Rows rejected while parsing already carry their raw cells; rows rejected by a cleaning
-    rule get them from a second pass over their file.
+    rule get them from their file again (only the blocks holding those lines are re-read).
     """
     if rejected.empty:
         return pd.DataFrame(columns=["run_id", "subject", "source_file", "source_row",
@@ -75,9 +81,20 @@ def collapse_rejections(rejected: pd.DataFrame, sources: dict[str, RawSource], s
         joined = repeated.groupby(key)["reason"].agg(lambda r: "; ".join(dict.fromkeys(r)))
         grouped.loc[joined.index, "reason"] = joined
     grouped = grouped.reset_index()
-    for name, rows in grouped[grouped["raw_values"].isna()].groupby("source_file", observed=True):
-        found = fetch_raw_values(sources[name], rows["source_row"].to_numpy())
-        grouped.loc[rows.index, "raw_values"] = rows["source_row"].map(found)
+    raw_values, index = [], []
+    for name, rows in grouped.groupby("source_file", sort=False):
+        known = pa.array(rows["raw_values"], type=pa.string())           # null: not fetched yet
+        missing = known.is_null().to_numpy(zero_copy_only=False)
+        if missing.all():                      # the usual case: rejected by cleaning rules
+            raw_values += sources[name].read_lines(rows["source_row"].to_numpy()).chunks
+        else:
+            if missing.any():
+                fetched = sources[name].read_lines(rows["source_row"].to_numpy()[missing]).combine_chunks()
+                known = pc.replace_with_mask(known, pa.array(missing), fetched)
+            raw_values.append(known)
+        index.append(rows.index.to_numpy())
+    grouped["raw_values"] = pd.Series(pa.chunked_array(raw_values, pa.string()), index=np.concatenate(index),
+                                      dtype="str")
     return grouped.assign(run_id=run_id, subject=subject)
 
 
@@ -97,19 +114,25 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
     started_at = datetime.now(timezone.utc).replace(tzinfo=None)
     run_id = started_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
-    read = {spec.pattern: read_subject_file(raw_dir, spec) for spec in FILE_SPECS}
-    raws = {source.name: source for spec_sources, _, _ in read.values() for source in spec_sources}
+    files, typed, parse_rejections = {}, {}, {}
+    for spec in FILE_SPECS:
+        files[spec.pattern], typed[spec.pattern], parse_rejections[spec.pattern] = read_subject_file(raw_dir, spec)
+    raws = {source.name: source for spec_sources in files.values() for source in spec_sources}
+    release_freed_memory()
 
     log.info("cleaning carts")
-    sessions, cart_rules = carts.clean_sessions(read[CARTS.pattern][1])
+    # popped, not looked up: the 10 M-row typed frame is released as soon as cleaning is done with it
+    sessions, cart_rules = carts.clean_sessions(typed.pop(CARTS.pattern))
     log.info("cleaning customers")
     customer_frame, customer_rules = customers.clean_customers(
-        *(read[spec.pattern][1] for spec in (MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY)))
+        *(typed.pop(spec.pattern) for spec in (MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY)))
     _CUSTOMERS_CHECK.validate(customer_frame)
+    release_freed_memory()
 
+    log.info("collecting rejected rows")
     rejected = pd.concat([
-        collapse_rejections(pd.concat([read[CARTS.pattern][2], cart_rules]), raws, "carts", run_id),
-        collapse_rejections(pd.concat([read[s.pattern][2] for s in (MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY)]
+        collapse_rejections(pd.concat([parse_rejections[CARTS.pattern], cart_rules]), raws, "carts", run_id),
+        collapse_rejections(pd.concat([parse_rejections[s.pattern] for s in (MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY)]
                                       + [customer_rules]), raws, "customers", run_id),
     ], ignore_index=True)
     per_file = rejected.groupby("source_file").size()
@@ -119,7 +142,7 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
         "encoding": raw.encoding, "separator": raw.separator,
         "decimal": raw.decimal,
         "sha256": raw.sha256,
-    } for spec in FILE_SPECS for raw in read[spec.pattern][0]])
+    } for spec in FILE_SPECS for raw in files[spec.pattern]])
 
     version = data_version(list(raws.values()))
     rows_in = int(sources["rows_read"].sum())
@@ -129,6 +152,7 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
         "rows_in": rows_in, "rows_out": len(sessions) + len(customer_frame),
         "rows_rejected": len(rejected), "sessions": len(sessions), "customers": len(customer_frame),
     }])
+    release_freed_memory()
     log.info("publishing warehouse")
     with staged(warehouse_url, start_from_current=False) as con:
         for name, frame in ((SESSIONS, sessions), (CUSTOMERS, customer_frame),

@@ -1,9 +1,13 @@
 """Each cleaning step on tiny frames."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from etl import carts, customers
+from etl.validate import keep_rows
 
 
 def sessions(**overrides) -> pd.DataFrame:
@@ -92,3 +96,42 @@ def test_customer_missing_from_a_side_table_is_rejected_not_dropped():
     row = rejected[rejected["rule"] == "minutes present"]
     assert row["source_row"].tolist() == [5]
     assert "minutes_last_month" in row["reason"].iloc[0]
+
+
+# --- helpers that keep 10 M-row cleaning cheap ------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda v: pd.Series(v, dtype="str"),
+    lambda v: pd.Series(v, dtype=object),
+    lambda v: pd.Series(pa.chunked_array([pa.array(v[:3]), pa.array(["pad"] + v[3:]).slice(1)]), dtype="str"),
+])
+def test_duplicated_values_is_pandas_duplicated(make):
+    values = ["a", "b", "a", None, None, "", "", "x" * 40, "x" * 40, "x" * 39 + "y", "Session_ID_1",
+              "Session_ID_10", "Session_ID_1", "ё", "ё"]
+    series = make(values)
+    assert carts.duplicated_values(series).tolist() == series.duplicated(keep="first").tolist()
+
+
+def test_duplicated_values_survives_hash_collisions(monkeypatch):
+    monkeypatch.setattr(carts, "_hash_text", lambda text: np.zeros(len(text), np.uint64))  # all collide
+    series = pd.Series(["a", "b", "a", "c", "b"], dtype="str")
+    assert carts.duplicated_values(series).tolist() == [False, False, True, False, True]
+
+
+def test_keep_rows_is_boolean_indexing():
+    df = sessions()
+    keep = np.array([True, False, True, True])
+    out = keep_rows(df, keep)
+    pd.testing.assert_frame_equal(out, df[keep].reset_index(drop=True))
+
+
+def test_entry_page_does_not_wrap_narrow_counts():
+    df = sessions(pages_viewed=np.array([127, 0, 5, 126], dtype=np.int8))
+    assert carts.count_entry_page(df)["pages_viewed"].tolist() == [128, 1, 6, 127]
+
+
+def test_cleaning_leaves_its_input_alone():
+    df = sessions()
+    before = df.copy()
+    carts.clean_sessions(df)
+    pd.testing.assert_frame_equal(df, before)

@@ -1,6 +1,7 @@
 """The whole ETL on real and generated data, and every class of bad input."""
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -145,3 +146,47 @@ def test_cli_exit_code_and_message_without_traceback(tmp_path):
     assert "nowhere" in result.stderr and "is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "wh.duckdb").exists()
+
+
+def warehouse_rows(path: Path) -> dict[str, list]:
+    return {"sessions": query(path, "SELECT * FROM sessions"),                  # in file order
+            "customers": query(path, "SELECT * FROM customers ORDER BY ALL"),
+            "rejected_rows": query(path, "SELECT * EXCLUDE (run_id) FROM rejected_rows ORDER BY ALL")}
+
+
+@pytest.mark.slow
+def test_block_size_does_not_change_the_warehouse(raw_copy, tmp_path, monkeypatch):
+    carts_file = next((raw_copy / "carts").glob("*.csv"))
+    rewrite(carts_file, lambda t: first_data_line_cell(t, 2, "many").replace("\n", "\n\n", 1))
+    run_pipeline(raw_copy, str(tmp_path / "default.duckdb"))
+    from etl import readers, validate
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 4096)         # hundreds of blocks, halved down to 1 KB
+    monkeypatch.setattr(validate, "SMALL_BLOCK_BYTES", 1024)
+    run_pipeline(raw_copy, str(tmp_path / "small.duckdb"))
+    assert warehouse_rows(tmp_path / "small.duckdb") == warehouse_rows(tmp_path / "default.duckdb")
+
+
+@pytest.mark.parametrize("block_bytes", [None, 2048])
+def test_rows_rejected_by_cleaning_carry_the_cells_of_their_line(raw_copy, tmp_path, monkeypatch, block_bytes):
+    if block_bytes:
+        from etl import readers
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+    wh = tmp_path / "wh.duckdb"
+    run_pipeline(raw_copy, str(wh))
+    rows = query(wh, "SELECT source_file, source_row, raw_values FROM rejected_rows")
+    assert rows
+    for source_file, row, values in rows:
+        path = raw_copy / source_file
+        delimiter = ";" if path.name == "money.csv" else ","
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        header = [c.strip().casefold() for c in next(csv.reader([lines[0]], delimiter=delimiter))]
+        assert json.loads(values) == dict(zip(header, next(csv.reader([lines[row - 1]], delimiter=delimiter))))
+
+
+def test_nan_or_inf_in_a_count_is_a_rejected_cell_not_a_crash(raw_copy, tmp_path):
+    carts_file = next((raw_copy / "carts").glob("*.csv"))
+    rewrite(carts_file, lambda t: first_data_line_cell(t, 4, "nan"))
+    wh = tmp_path / "wh.duckdb"
+    run_pipeline(raw_copy, str(wh))
+    assert query(wh, "SELECT source_row, column_name, rule, reason FROM rejected_rows WHERE rule = 'number'") == [
+        (2, "No_Items_Removed_FromCart", "number", "'nan' is not a whole number")]

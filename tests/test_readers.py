@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import codecs
+import csv
+import json
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 
+from etl import readers, validate
 from etl.errors import ETLError
-from etl.raw_specs import MONEY
-from etl.readers import open_raw_csv
+from etl.raw_specs import CARTS, MARKET_FILE, MONEY
+from etl.readers import json_rows, open_raw_csv
 from etl.validate import parse_source
 
 ROWS = [("215348", "0,98"), ("215349", "4,16")]
@@ -92,3 +98,142 @@ def test_range_and_integer_rules(tmp_path):
     assert typed["customer_id"].tolist() == [7]
     by_row = dict(zip(rejected["source_row"], rejected["rule"]))
     assert by_row == {2: "range", 3: "number"}
+
+
+# --- the fast path (pyarrow converts whole blocks) and the cell-by-cell path agree -----------
+
+CART_HEADER = ("ID,Is_Product_Details_viewed,Session_Activity_Count,No_Items_Added_InCart,"
+               "No_Items_Removed_FromCart,No_Cart_Viewed,No_Checkout_Confirmed,No_Checkout_Initiated ,"
+               "No_Cart_Items_Viewed,No_Customer_Login,No_Page_Viewed,Customer_Segment_Type,Cart_Abandoned")
+BAD_CELLS = {  # column index -> cell that breaks a rule (or, for the last ones, does not)
+    2: "many", 3: "2.5", 4: "", 11: "7", 1: "Maybe", 5: "-1", 6: "nan", 7: "inf", 8: "0x1F",
+    9: '"1,0"', 10: "99999999999",
+}
+
+
+def cart_lines(rows: int, seed: int = 0) -> list[str]:
+    """Valid cart rows with, every few hundred rows, a bad cell, a padded or quoted cell."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(rows):
+        cells = [f"Session_ID_{i}", "Yes" if i % 3 else "No", *map(str, rng.integers(0, 40, 9)),
+                 str(i % 3), "1" if i % 7 else "0"]
+        if i % 97 == 5:
+            cells[3] = ""                                    # blank, allowed: filled later
+        if i % 251 == 11:
+            column = list(BAD_CELLS)[(i // 251) % len(BAD_CELLS)]
+            cells[column] = BAD_CELLS[column]
+        if i % 313 == 17:
+            cells[2], cells[1], cells[0] = " 12 ", " yes", f'"{cells[0]}"'   # padded and quoted: valid
+        if i % 401 == 19:
+            cells[9] = "+3"                                  # valid number
+        lines.append(",".join(cells))
+    return lines
+
+
+def parse_with(monkeypatch, path, spec, block_bytes=None, small=None, fast=True):
+    """parse_source with other block sizes, or without the fast path; also counts fast blocks."""
+    fast_blocks = []
+    typed_columns = validate._typed_columns if fast else (lambda *args: None)
+
+    def counted(*args):
+        columns = typed_columns(*args)
+        fast_blocks.append(columns is not None)
+        return columns
+
+    monkeypatch.setattr(validate, "_typed_columns", counted)
+    if block_bytes:
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+    if small:
+        monkeypatch.setattr(validate, "SMALL_BLOCK_BYTES", small)
+    raw = open_raw_csv(path, "carts/a.csv")
+    typed, rejected = parse_source(raw, spec)
+    monkeypatch.undo()
+    return raw, typed, rejected.sort_values(["source_row", "column_name"], ignore_index=True), sum(fast_blocks)
+
+
+@pytest.mark.parametrize("block_bytes,small", [(None, None), (4096, 1024), (50_000, 100), (20_000, 20_000)])
+def test_fast_path_and_cell_by_cell_path_agree(tmp_path, monkeypatch, block_bytes, small):
+    lines = cart_lines(3000)
+    lines[100:100] = ["", "\r"]                              # blank lines shift the line numbers
+    path = write(tmp_path, "\n".join([CART_HEADER] + lines) + "\n", name="a.csv")
+    raw, typed, rejected, fast_blocks = parse_with(monkeypatch, path, CARTS, block_bytes, small)
+    _, ref_typed, ref_rejected, none = parse_with(monkeypatch, path, CARTS, fast=False)
+    assert none == 0 and (fast_blocks > 0) == (block_bytes is not None)   # default: one small, bad block
+    pd.testing.assert_frame_equal(typed, ref_typed, check_dtype=False)
+    pd.testing.assert_frame_equal(rejected, ref_rejected)
+    assert raw.rows_read == 3000 and len(typed) + rejected["source_row"].nunique() == 3000
+    # every line number is the editor's: the cells of that line are the row's raw values
+    text = path.read_text().split("\n")
+    for row, values in zip(rejected["source_row"], rejected["raw_values"]):
+        assert json.loads(values) == dict(zip(raw.header, next(csv.reader([text[row - 1]]))))
+    first_valid = typed.iloc[0]
+    assert text[first_valid["source_row"] - 1].startswith(first_valid["session_id"] + ",")
+
+
+@pytest.mark.parametrize("cell,reason", [("nan", "'nan' is not a whole number"),
+                                         ("inf", "'inf' is not a whole number"),
+                                         ("-inf", "'-inf' is not a whole number"),
+                                         ("0x1F", "'0x1F' is not a whole number"),   # pyarrow's int parser takes hex
+                                         ("2.5", "'2.5' is not a whole number"),
+                                         ("20000000", "20000000.0 is outside [0, 1e+07]")])
+def test_bad_numbers_are_rejected_on_either_path(tmp_path, cell, reason):
+    rows = [f"Session_ID_1,Yes,{cell},1,0,0,0,0,1,0,0,0,1", "Session_ID_2,Yes, 7 ,1,0,0,0,0,1,0,0,0,1"]
+    path = write(tmp_path, "\n".join([CART_HEADER] + rows) + "\n", name="a.csv")
+    raw = open_raw_csv(path, "carts/a.csv")
+    headers = validate.locate_columns(raw, CARTS)
+    types = {headers[c.name]: validate._arrow_type(c) for c in CARTS.columns}
+    batch = raw.parse(next(raw.blocks()), types)
+    assert batch is None or validate._typed_columns(batch, CARTS, headers) is None   # fast path declines
+    typed, rejected = parse_source(raw, CARTS)
+    assert typed["session_id"].tolist() == ["Session_ID_2"] and typed["session_activity_count"].tolist() == [7]
+    assert rejected[["source_row", "column_name", "reason"]].values.tolist() == [[2, "Session_Activity_Count", reason]]
+
+
+def test_typed_columns_are_compact(tmp_path):
+    path = write(tmp_path, "\n".join([CART_HEADER] + cart_lines(500)) + "\n", name="a.csv")
+    typed, _ = parse_source(open_raw_csv(path, "carts/a.csv"), CARTS)
+    dtypes = typed.dtypes.astype(str).to_dict()
+    assert dtypes["session_activity_count"] == "int8" and dtypes["customer_segment"] == "int8"
+    assert dtypes["items_added"] == "float32" and typed["items_added"].isna().any()   # blanks kept
+    assert dtypes["abandoned"] == "bool" and dtypes["source_file"] == "category"
+    assert dtypes["session_id"] == "str" and dtypes["source_row"] in ("int16", "int32")
+
+
+def test_labels_become_categories(tmp_path):
+    header = ",".join(c.raw for c in MARKET_FILE.columns)
+    row = "215348,Снизилась,стандартт,да,3.4,5,100,0.5,Косметика и аксесуары,2,1,0,5"
+    path = write(tmp_path, header + "\n" + row + "\n", name="market_file.csv")
+    typed, rejected = parse_source(open_raw_csv(path, "market_file.csv"), MARKET_FILE)
+    assert rejected.empty
+    assert typed["service_tier"].tolist() == ["standard"] and typed["activity_declined"].tolist() == [True]
+    assert typed["top_category"].tolist() == ["Cosmetics and accessories"]
+
+
+# --- raw cells of rejected rows --------------------------------------------------------------
+
+@pytest.mark.parametrize("cells", [
+    {"a": "plain", "b": "", "c": "ёлка ∑"},
+    {"a": 'say "hi"', "b": "back\\slash", "c": "tab\there"},
+    {"a": "bell\x07", "b": "\u2028", "c": "'"},
+])
+def test_json_rows_are_what_json_dumps_writes(cells):
+    table = pa.Table.from_pylist([cells, {k: "x" for k in cells}])
+    assert json_rows(table).to_pylist() == [json.dumps(r, ensure_ascii=False) for r in table.to_pylist()]
+
+
+@pytest.mark.parametrize("encoding,newline,final", [("utf-8", "\n", "\n"), ("cp1251", "\r\n", ""),
+                                                   ("utf-8", "\r\n", "")])
+def test_read_lines_returns_the_raw_cells_of_any_line(tmp_path, monkeypatch, encoding, newline, final):
+    rows = [f"{215348 + i};{i},5" for i in range(40)]
+    rows[10:10] = ["", ""]
+    path = write(tmp_path, newline.join(["id;Прибыль"] + rows) + final, encoding=encoding)
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64)                # many blocks
+    raw = open_raw_csv(path, "money.csv")
+    parse_source(raw, MONEY)
+    assert len(raw.block_index) > 5
+    wanted = np.array([43, 2, 14, 12, 2])                          # last line, first, after blanks, blank, twice
+    found = raw.read_lines(wanted).to_pylist()
+    assert [json.loads(v) if v else None for v in found] == [
+        {"id": "215387", "прибыль": "39,5"}, {"id": "215348", "прибыль": "0,5"},
+        {"id": "215358", "прибыль": "10,5"}, None, {"id": "215348", "прибыль": "0,5"}]
