@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from etl.prepare import prepare
 
-    prepare(get_settings())
+    prepare(get_settings(), sample_if_empty="RAW_DIR" not in os.environ, fast=args.fast)
     return 0
 
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--fast", action="store_true", help="small search grids (for tests and demos)")
     train.set_defaults(func=_train)
     prepare = sub.add_parser("prepare", help="sample data, ETL and training, each only when missing or stale")
+    prepare.add_argument("--fast", action="store_true", help="train with small search grids when training is needed")
     prepare.set_defaults(func=_prepare)
     return parser
 

@@ -9,7 +9,6 @@ Used by ``make run`` so a fresh clone serves a dashboard with one command:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import duckdb
@@ -64,9 +63,10 @@ def _step(name: str, argv: list[str]) -> None:
         raise SystemExit(f"prepare stopped: {name} failed (see the message above)")
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, *, sample_if_empty: bool, fast: bool = False) -> None:
+    """Bring warehouse and models up to date; ``sample_if_empty`` when no RAW_DIR was configured."""
     raw = settings.raw_dir
-    if "RAW_DIR" not in os.environ and newest_raw_mtime(raw) == 0.0:
+    if sample_if_empty and newest_raw_mtime(raw) == 0.0:
         log.info("no raw data configured: generating sample data in %s", raw)
         _step("sample generation", ["sample", "--out", str(raw), "--sessions", str(SAMPLE_SESSIONS),
                                     "--customers", str(SAMPLE_CUSTOMERS)])
@@ -79,6 +79,7 @@ def prepare(settings: Settings) -> None:
     if subjects:
         log.info("training %s (models missing or for another data version)", ", ".join(subjects))
         args = ["train", "--warehouse", settings.warehouse_url, "--models", str(settings.models_dir)]
+        args += ["--fast"] if fast else []
         for subject in subjects:
             args += ["--subject", subject]
         _step("training", args)
