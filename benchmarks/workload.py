@@ -1,0 +1,253 @@
+"""Data for the benchmarks: generated raw files, the ETL run (timed, peak RSS), trained models.
+
+Everything lives under ``benchmarks/.work/<key>/`` and is reused while the row count, the
+customer count and the seed are the same (``--fresh`` throws it away), so a rerun only
+repeats the measurements:
+
+    raw/                 generated CSVs (``python -m etl sample``)
+    warehouse.duckdb     built by ``python -m etl run`` (timed: wall time and peak RSS)
+    models/              ``python -m etl train --fast`` (timed separately, never part of a result)
+    meta.json            what was measured when the files were made
+
+The ETL and training run as subprocesses through the project's own CLI, exactly as an
+operator would run them. Peak RSS is the larger of (a) psutil polling of the process tree
+every 20 ms and (b) the kernel's ``ru_maxrss`` for that child from ``wait4``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WORK_DIR = PROJECT_ROOT / "benchmarks" / ".work"
+RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def customers_for(rows: int) -> int:
+    """Customers generated with ``rows`` sessions: the real files' 1,300 at their size, growing
+    by one per 770 sessions beyond (13 k at 10 M). The real ratio (1,300 : 4,284) would mean
+    3 M customers at 10 M sessions: a customer benchmark, which this is not."""
+    return max(1300, rows // 770)
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    polled_rss_mb: float
+    maxrss_mb: float
+    returncode: int
+
+
+def run_measured(argv: list[str], log_path: Path, env: dict | None = None, poll: float = 0.02) -> Measured:
+    """Run ``argv`` to completion; wall time and peak memory of its process tree."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    peak = [0]
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+        done = threading.Event()
+
+        def watch() -> None:
+            try:
+                root = psutil.Process(proc.pid)
+            except psutil.Error:
+                return
+            while not done.is_set():
+                try:
+                    rss = root.memory_info().rss + sum(c.memory_info().rss for c in root.children(recursive=True))
+                    peak[0] = max(peak[0], rss)
+                except psutil.Error:
+                    pass
+                done.wait(poll)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        done.set()
+        watcher.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, tell Popen
+    maxrss = usage.ru_maxrss / 1024  # KiB on Linux
+    return Measured(seconds, max(peak[0] / 2**20, maxrss), peak[0] / 2**20, maxrss, proc.returncode)
+
+
+def _check(measured: Measured, what: str, log_path: Path) -> None:
+    if measured.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{what} failed (exit {measured.returncode}); log {log_path}:\n{tail}")
+
+
+@dataclass
+class Workload:
+    key: str
+    folder: Path
+    raw_dir: Path
+    warehouse: Path
+    models_dir: Path
+    meta: dict
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"WAREHOUSE_URL": str(self.warehouse), "MODELS_DIR": str(self.models_dir),
+                "RAW_DIR": str(self.raw_dir)}
+
+
+def _save(meta_path: Path, meta: dict) -> None:
+    meta_path.write_text(json.dumps(meta, indent=1, default=str))
+
+
+def prepare(rows: int | None, seed: int = 42, customers: int | None = None, work_dir: Path = WORK_DIR,
+            raw_dir: Path | None = None, fresh: bool = False, rerun_etl: bool = False,
+            models_dir: Path | None = None, train_subjects: list[str] | None = None,
+            log=print) -> Workload:
+    """Generated (``rows`` sessions) or given (``raw_dir``) raw data → warehouse → models."""
+    py = sys.executable
+    if raw_dir is None:
+        customers = customers or customers_for(rows)
+        key = f"rows-{rows}-cust-{customers}-seed-{seed}"
+    else:
+        key = "raw-" + "".join(c if c.isalnum() else "_" for c in str(Path(raw_dir).resolve()))[-60:]
+    folder = Path(work_dir) / key
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+    if raw_dir is None:
+        raw = folder / "raw"
+        if not (raw / ".complete").exists():
+            shutil.rmtree(raw, ignore_errors=True)
+            log(f"generating {rows:,} sessions and {customers:,} customers (seed {seed}) ...")
+            measured = run_measured([py, "-m", "etl", "-q", "sample", "--out", str(raw), "--sessions", str(rows),
+                                     "--customers", str(customers), "--seed", str(seed)], folder / "sample.log")
+            _check(measured, "sample generation", folder / "sample.log")
+            (raw / ".complete").touch()
+            meta.update(rows_generated=rows, customers=customers, seed=seed,
+                        sample_seconds=round(measured.seconds, 2))
+            meta.pop("etl", None)  # new raw files: the warehouse must be rebuilt
+            _save(meta_path, meta)
+    else:
+        raw = Path(raw_dir)
+        meta.update(raw_dir=str(raw))
+
+    warehouse = folder / "warehouse.duckdb"
+    if "etl" not in meta or not warehouse.exists():
+        log(f"ETL: python -m etl run --raw {raw} ...")
+        meta["etl"] = _timed_etl(raw, warehouse, folder)
+        shutil.rmtree(folder / "models", ignore_errors=True)  # a new warehouse needs new scores
+        meta.pop("train", None)
+        _save(meta_path, meta)
+    elif rerun_etl:
+        scratch = folder / "etl-rerun.duckdb"
+        log("ETL (re-timed into a scratch warehouse, the benchmark's warehouse is kept) ...")
+        meta["etl"] = _timed_etl(raw, scratch, folder)
+        scratch.unlink(missing_ok=True)
+        _save(meta_path, meta)
+
+    if models_dir is None:
+        models_dir = folder / "models"
+        if not (models_dir / "carts.json").exists():
+            subjects = train_subjects or ["carts", "customers"]
+            log(f"training ({', '.join(subjects)}, --fast; not part of any timing) ...")
+            argv = [py, "-m", "etl", "-q", "train", "--fast", "--warehouse", str(warehouse),
+                    "--models", str(models_dir)]
+            for subject in subjects:
+                argv += ["--subject", subject]
+            measured = run_measured(argv, folder / "train.log")
+            _check(measured, "training", folder / "train.log")
+            meta["train"] = {"seconds": round(measured.seconds, 1), "peak_rss_mb": round(measured.peak_rss_mb),
+                             "subjects": subjects, "fast": True}
+            _save(meta_path, meta)
+    return Workload(key, folder, raw, warehouse, Path(models_dir), meta)
+
+
+def _timed_etl(raw: Path, warehouse: Path, folder: Path) -> dict:
+    log_path = folder / "etl.log"
+    load = [round(x, 2) for x in os.getloadavg()]
+    measured = run_measured([sys.executable, "-m", "etl", "run", "--raw", str(raw), "--warehouse", str(warehouse)],
+                            log_path)
+    _check(measured, "ETL", log_path)
+    summary = next((line for line in log_path.read_text(errors="replace").splitlines()
+                    if line.startswith("warehouse ")), "")
+    return {"seconds": round(measured.seconds, 2), "peak_rss_mb": round(measured.peak_rss_mb, 1),
+            "polled_rss_mb": round(measured.polled_rss_mb, 1), "ru_maxrss_mb": round(measured.maxrss_mb, 1),
+            "summary": summary, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "loadavg_before": load}
+
+
+# --- reporting helpers --------------------------------------------------------------------
+
+
+def stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "min": None, "max": None, "mean": None}
+    arr = np.asarray(values, dtype=float)
+    return {"n": len(arr), "p50": round(float(np.percentile(arr, 50)), 2),
+            "p95": round(float(np.percentile(arr, 95)), 2), "p99": round(float(np.percentile(arr, 99)), 2),
+            "min": round(float(arr.min()), 2), "max": round(float(arr.max()), 2),
+            "mean": round(float(arr.mean()), 2)}
+
+
+def git_commit() -> str | None:
+    """HEAD's commit read from .git (no git command is run)."""
+    git = PROJECT_ROOT / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[5:]
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()
+        packed = git / "packed-refs"
+        if packed.exists():
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref):
+                    return line.split()[0]
+    except OSError:
+        pass
+    return None
+
+
+def machine() -> dict:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    vm = psutil.virtual_memory()
+    return {"cpu_count": os.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)),
+            "cpu_model": model or platform.processor(), "ram_gb": round(vm.total / 2**30, 1),
+            "ram_available_gb_at_start": round(vm.available / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit()}
+
+
+def library_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("dash", "plotly", "duckdb", "ibis-framework", "pandas", "numpy", "pyarrow", "scikit-learn",
+                 "flask", "flask-caching", "gunicorn", "locust"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
