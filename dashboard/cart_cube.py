@@ -85,11 +85,27 @@ class Bins:
         return Range(float(self.edges[lo]), None if top is None else float(top))
 
 
-@memoized()
 def cart_bins() -> dict[str, Bins]:
     """Bucket edges per behaviour up to its maximum (a maximum is instant from column
     statistics, a percentile takes seconds on 10 M rows); the log-like edges keep the tail to
-    a few buckets."""
+    a few buckets.
+
+    Held in this process per data version, like the cube (a filter change asks for them about
+    ten times; a query each would cost more than the rest of the change): a refreshed
+    warehouse has a new version, so its bins are recomputed, never served stale."""
+    version = data_version()
+    with _bins_lock:
+        if _held_bins["version"] != version:
+            _held_bins["bins"], _held_bins["version"] = _shared_cart_bins(), version
+        return _held_bins["bins"]
+
+
+_bins_lock = threading.Lock()
+_held_bins: dict = {"version": None, "bins": None}
+
+
+@memoized()
+def _shared_cart_bins() -> dict[str, Bins]:  # computed once, shared through the query cache
     t = table(SESSIONS)
     stats = _row(t.aggregate(**{c: t[c].max() for c in CART_RANGE_COLUMNS}))
     return {column: Bins(tuple(e for e in CANDIDATE_EDGES if e <= max(1, int(stats[column] or 0))))

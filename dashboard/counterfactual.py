@@ -71,10 +71,12 @@ def _variants(row: dict, specs: dict, features: list[str], skip: set[str]) -> tu
 
 
 def smallest_change(predict: Callable[[pd.DataFrame], np.ndarray], row: dict, specs: dict,
-                    features: list[str], threshold: float) -> Advice:
-    """Advice for ``row`` (a dict of feature values); ``predict`` returns P(positive) per row."""
+                    features: list[str], threshold: float, p: float | None = None) -> Advice:
+    """Advice for ``row`` (a dict of feature values); ``predict`` returns P(positive) per row.
+    ``p``: the row's probability when the caller already has it (saves one model call)."""
     current = dict(row)
-    p = float(predict(pd.DataFrame([current], columns=features))[0])
+    if p is None:
+        p = float(predict(pd.DataFrame([current], columns=features))[0])
     if p < threshold:
         return Advice((), p, True)
     changed: list[str] = []

@@ -82,6 +82,31 @@ def explain(subject: str, row: pd.DataFrame) -> pd.DataFrame:
                          "contribution": first.to_numpy(dtype=float)})
 
 
+class _Recorder:
+    """Passes ``predict_proba`` through to the pipeline and keeps its answer."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline, self.proba = pipeline, None
+
+    def predict_proba(self, rows):
+        self.proba = self.pipeline.predict_proba(rows)
+        return self.proba
+
+
+def score(subject: str, row: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """(P(positive), :func:`explain` frame) for one row in a single ``predict_proba`` call: the
+    contributions score the row itself as their first block, and that raw (unclipped)
+    probability is the one returned."""
+    pipeline, card = load(subject)
+    recorder = _Recorder(pipeline)
+    wide = _card_module().contributions(recorder, row[card["features"]], card)
+    p = float(recorder.proba[0, 1])
+    first = wide.iloc[0]
+    return p, pd.DataFrame({"feature": list(first.index),
+                            "value": [_short(row.iloc[0][f]) for f in first.index],
+                            "contribution": first.to_numpy(dtype=float)})
+
+
 def _short(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

@@ -70,9 +70,10 @@ def _direct_cube(extra: CartFilters) -> Cube:
     return build(t, preds)
 
 
-def _mask(columns: dict[str, np.ndarray], filters: CartFilters, skip: str | None = None) -> np.ndarray:
+def _mask(columns: dict[str, np.ndarray], filters: CartFilters, skip: str | None = None,
+          bins: dict[str, Bins] | None = None) -> np.ndarray:
     """Rows of a cube table inside the cube-dimension filters, except ``skip``."""
-    bins = cart_bins()
+    bins = bins or cart_bins()
     keep = np.ones(len(columns["n"]), dtype=bool)
     if filters.segments and skip != "segment":
         keep &= np.isin(columns["customer_segment"], filters.segments)
@@ -87,9 +88,9 @@ def _mask(columns: dict[str, np.ndarray], filters: CartFilters, skip: str | None
     return keep
 
 
-def effective_cart_filters(filters: CartFilters) -> CartFilters:
+def effective_cart_filters(filters: CartFilters, bins: dict[str, Bins] | None = None) -> CartFilters:
     """The filters as applied: ranges widened to whole buckets (shown on the chips)."""
-    bins = cart_bins()
+    bins = bins or cart_bins()
     out = filters
     for column, rng in filters.ranges:
         out = out.with_range(column, bins[column].snapped(rng))
@@ -99,11 +100,13 @@ def effective_cart_filters(filters: CartFilters) -> CartFilters:
 SUMMARY_MEASURES = ("n", "added", "cart_viewed", "initiated", "confirmed", "items_sum")
 
 
-def _cart_summary(filters: CartFilters) -> pd.DataFrame:
+def _cart_summary(filters: CartFilters, data: Cube | None = None,
+                  bins: dict[str, Bins] | None = None) -> pd.DataFrame:
     """Sums by customer type × details viewed × outcome (≤ 12 rows) under the range filters:
-    outcomes, the segment chart and the details chart are all read off this one aggregate."""
-    cells = _cart_cube(filters).cells
-    keep = _mask(cells, replace(filters, segments=(), details=None))
+    outcomes, the segment chart and the details chart are all read off this one aggregate
+    (``data``: the cube for ``filters``, when the caller already has it)."""
+    cells = (data or _cart_cube(filters)).cells
+    keep = _mask(cells, replace(filters, segments=(), details=None), bins=bins)
     segment = cells["customer_segment"][keep].astype(np.int64)
     details = cells["product_details_viewed"][keep].astype(np.int64)
     abandoned = cells["abandoned"][keep].astype(np.int64)
@@ -116,8 +119,9 @@ def _cart_summary(filters: CartFilters) -> pd.DataFrame:
                          **{m: sums[m][present].astype(np.int64) for m in SUMMARY_MEASURES}})
 
 
-def _summary_rows(filters: CartFilters, skip: str | None = None) -> pd.DataFrame:
-    rows = _cart_summary(filters)
+def _summary_rows(filters: CartFilters, skip: str | None = None,
+                  summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    rows = _cart_summary(filters) if summary is None else summary
     if filters.segments and skip != "segment":
         rows = rows[rows.customer_segment.isin(filters.segments)]
     if filters.details is not None and skip != "details":
@@ -125,9 +129,10 @@ def _summary_rows(filters: CartFilters, skip: str | None = None) -> pd.DataFrame
     return rows
 
 
-def cart_outcomes(filters: CartFilters) -> pd.DataFrame:
-    """Per outcome: sessions and the funnel counts (columns of FUNNEL_STAGES), items."""
-    sums = _summary_rows(filters).groupby("abandoned")[list(SUMMARY_MEASURES)].sum()
+def cart_outcomes(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per outcome: sessions and the funnel counts (columns of FUNNEL_STAGES), items.
+    ``summary``: :func:`_cart_summary` of ``filters``, when the caller already has it."""
+    sums = _summary_rows(filters, summary=summary).groupby("abandoned")[list(SUMMARY_MEASURES)].sum()
     # both outcomes always present, so figures and KPIs need no special case
     full = sums.reindex([False, True], fill_value=0).fillna(0).astype("int64")
     return full.rename_axis("abandoned").reset_index()
@@ -147,15 +152,15 @@ def cart_kpis(outcomes: pd.DataFrame) -> dict:
     }
 
 
-def cart_by_segment(filters: CartFilters) -> pd.DataFrame:
+def cart_by_segment(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Sessions per customer type and outcome (every other filter applied)."""
-    rows = _summary_rows(filters, skip="segment")
+    rows = _summary_rows(filters, skip="segment", summary=summary)
     return (rows.groupby(["customer_segment", "abandoned"], as_index=False)["n"].sum()
             .sort_values(["customer_segment", "abandoned"]).reset_index(drop=True))
 
 
-def cart_by_details(filters: CartFilters) -> pd.DataFrame:
-    rows = _summary_rows(filters, skip="details")
+def cart_by_details(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    rows = _summary_rows(filters, skip="details", summary=summary)
     return (rows.groupby(["product_details_viewed", "abandoned"], as_index=False)["n"].sum()
             .sort_values(["product_details_viewed", "abandoned"]).reset_index(drop=True))
 
@@ -168,24 +173,44 @@ def _histogram(bucket: np.ndarray, abandoned: np.ndarray, n: np.ndarray, behavio
                          "n": counts[present].astype(np.int64)})
 
 
-def cart_distributions(filters: CartFilters) -> pd.DataFrame:
+def cart_distributions(filters: CartFilters, data: Cube | None = None,
+                       bins: dict[str, Bins] | None = None) -> pd.DataFrame:
     """behaviour, bucket, lo, hi, label, abandoned, n — one histogram per behaviour.
 
     A behaviour's own range is left out of its histogram, so its chart still shows what
     lies outside the selection (the selected buckets are highlighted instead).
     """
-    data = _cart_cube(filters)
+    data, bins = data or _cart_cube(filters), bins or cart_bins()
     parts = []
     for column in CART_CUBE_RANGES:
-        keep = _mask(data.cells, filters, skip=column)
+        keep = _mask(data.cells, filters, skip=column, bins=bins)
         parts.append(_histogram(data.cells[f"{column}_bucket"][keep], data.cells["abandoned"][keep],
                                 data.cells["n"][keep], column))
-    keep = _mask(data.hist, filters)
+    keep = _mask(data.hist, filters, bins=bins)
     for index, behaviour in enumerate(OTHER_BEHAVIOURS):
         mine = keep & (data.hist["behaviour"] == index)
         parts.append(_histogram(data.hist["bucket"][mine], data.hist["abandoned"][mine], data.hist["n"][mine],
                                 behaviour))
-    return _label_buckets(pd.concat(parts, ignore_index=True), cart_bins())
+    return _label_buckets(pd.concat(parts, ignore_index=True), bins)
+
+
+def cart_page(filters: CartFilters) -> dict:
+    """Everything the Carts page asks for ``filters``, with the bins, the cube and the summary
+    each computed once: effective filters, outcomes, the unfiltered outcomes (baseline),
+    by segment, by details, distributions."""
+    bins = cart_bins()
+    data = _cart_cube(filters)
+    summary = _cart_summary(filters, data, bins)
+    base = CartFilters()
+    return {
+        "bins": bins,
+        "effective": effective_cart_filters(filters, bins),
+        "outcomes": cart_outcomes(filters, summary),
+        "base_outcomes": cart_outcomes(base, summary if filters == base else _cart_summary(base, cube(), bins)),
+        "by_segment": cart_by_segment(filters, summary),
+        "by_details": cart_by_details(filters, summary),
+        "distributions": cart_distributions(filters, data, bins),
+    }
 
 
 def _label_buckets(frame: pd.DataFrame, bins: dict) -> pd.DataFrame:

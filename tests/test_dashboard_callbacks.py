@@ -380,3 +380,44 @@ def test_warm_up_fills_the_cache_in_the_background(app):
     thread = warm_up(app.server)
     thread.join(timeout=60)
     assert not thread.is_alive()
+
+
+def test_what_if_scores_once_and_advises_separately(app):
+    from dashboard.models import load, score
+    from dashboard.pages import what_if
+    from dashboard.queries import example_ids, subject_row
+
+    rows = {}
+    for subject in ("customers", "carts"):
+        pipeline, card = load(subject)
+        start = example_ids(subject, 1)[0]
+        row = subject_row(subject, start)
+        frame = pd.DataFrame([{f: row[f] for f in card["features"]}], columns=card["features"])
+        p, drivers = score(subject, frame)
+        assert p == pipeline.predict_proba(frame)[0, 1]  # exactly the single-row prediction
+        assert len(drivers) == len(card["features"])
+        out = what_if.render_prediction(subject, row, start)
+        assert out["p"] == p and "advice" not in out
+        advice = json.dumps(what_if.render_advice(subject, row, p), default=str)
+        assert advice == json.dumps(what_if.render_advice(subject, row), default=str)
+        assert "below" in advice or "threshold" in advice
+        rows[subject] = row
+    bad = what_if.render_advice("customers", {**rows["customers"], "promo_share": 7})
+    assert "Fix the highlighted values" in json.dumps(bad, default=str)
+
+
+def test_what_if_advice_is_its_own_callback_and_answers_garbage(app):
+    client = app.server.test_client()
+    client.get("/")
+    key = next(k for k in app.callback_map if k == "wi-advice.children")
+    spec = app.callback_map[key]
+    field = {"id": {"type": "wi-feature", "name": "promo_share"}, "property": "value", "value": {"$x": 1}}
+    body = {"output": key, "outputs": {"id": "wi-advice", "property": "children"},
+            "inputs": [[field]], "state": [{"id": "wi-subject", "property": "data", "value": "../x"}],
+            "changedPropIds": ['{"name":"promo_share","type":"wi-feature"}.value']}
+    assert len(spec["inputs"]) == 1
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    assert "Fix the highlighted values" in response.get_data(as_text=True)
+    gauge = next(k for k in app.callback_map if "wi-gauge.figure" in k)
+    assert "wi-advice" not in gauge

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 
 import duckdb
 import pytest
@@ -198,3 +199,34 @@ def test_cache_is_keyed_by_data_version(app_context, dashboard_env, tmp_path, mo
     after = q.cart_outcomes(CartFilters())
     assert int(after.n.sum()) < int(before.n.sum())
     cache.clear()
+
+
+def test_cart_bins_are_held_per_data_version(dashboard_env, monkeypatch):
+    """One query per data version, not one per call; a new version recomputes them."""
+    from dashboard import cart_cube
+    from dashboard.source import data_version
+
+    calls = []
+    shared = cart_cube._shared_cart_bins
+    monkeypatch.setattr(cart_cube, "_shared_cart_bins", lambda: calls.append(1) or shared())
+    version = data_version()
+    monkeypatch.setattr(cart_cube, "data_version", lambda: version)
+    first = cart_bins()
+    assert cart_bins() is first and len(calls) <= 1
+    before = len(calls)
+    monkeypatch.setattr(cart_cube, "data_version", lambda: replace(version, stamp=version.stamp + "-new"))
+    assert cart_bins() == first and len(calls) == before + 1  # recomputed for the new version
+    assert cart_bins() is cart_bins() and len(calls) == before + 1
+
+
+def test_cart_page_matches_the_separate_queries(dashboard_env):
+    filters = CartFilters(segments=(0,), details=True,
+                          ranges=(("items_added", Range(1, 3)), ("cart_views", Range(1, None))))
+    for f in (CartFilters(), filters):
+        page = q.cart_page(f)
+        assert page["effective"] == q.effective_cart_filters(f)
+        assert page["outcomes"].equals(q.cart_outcomes(f))
+        assert page["base_outcomes"].equals(q.cart_outcomes(CartFilters()))
+        assert page["by_segment"].equals(q.cart_by_segment(f))
+        assert page["by_details"].equals(q.cart_by_details(f))
+        assert page["distributions"].equals(q.cart_distributions(f))

@@ -22,8 +22,7 @@ from dashboard.components.kpi import kpi_card
 from dashboard.filters import (CART_CUBE_RANGES, CART_RANGE_COLUMNS, CartFilters, Range,
                                event_points, parse_cart_filters, parse_range, parse_segments,
                                parse_yes_no, query_dict, range_from_points)
-from dashboard.queries import (FUNNEL_STAGES, cart_by_details, cart_by_segment, cart_distributions,
-                               cart_kpis, cart_outcomes, effective_cart_filters)
+from dashboard.queries import FUNNEL_STAGES, cart_kpis, cart_page
 from etl.schema import CUSTOMER_SEGMENT_TYPES, label
 
 dash.register_page(__name__, path="/carts", name="Carts", order=1, title="Carts · Shopper Insights",
@@ -68,18 +67,17 @@ def _toggle_range(filters: CartFilters, column: str, rng: Range | None) -> CartF
     if rng is None:
         return filters
     current = filters.range(column)
-    if current is not None and cart_bins()[column].snapped(current) == cart_bins()[column].snapped(rng):
+    bins = cart_bins()[column]
+    if current is not None and bins.snapped(current) == bins.snapped(rng):
         return filters.with_range(column, None)
     return filters.with_range(column, rng)
 
 
 def render(filters: CartFilters, problems: list[str]) -> dict:
     """Everything the page shows for ``filters`` (shared by the layout and the callback)."""
-    bins = cart_bins()
-    effective = effective_cart_filters(filters)
-    outcomes = cart_outcomes(filters)
-    kpis, base = cart_kpis(outcomes), cart_kpis(cart_outcomes(CartFilters()))
-    dist = cart_distributions(filters)
+    page = cart_page(filters)  # bins, cube and summary computed once for the whole page
+    bins, effective, outcomes, dist = page["bins"], page["effective"], page["outcomes"], page["distributions"]
+    kpis, base = cart_kpis(outcomes), cart_kpis(page["base_outcomes"])
     out = {
         "state": "&".join(f"{k}={v}" for k, v in effective.query().items()),
         "segment": list(filters.segments),
@@ -95,10 +93,10 @@ def render(filters: CartFilters, problems: list[str]) -> dict:
                      worse_when="down", note="confirmed ÷ initiated"),
         ],
         "funnel": figures.funnel(outcomes, FUNNEL_STAGES),
-        "by_segment": figures.outcome_shares(cart_by_segment(filters), "customer_segment", "carts",
+        "by_segment": figures.outcome_shares(page["by_segment"], "customer_segment", "carts",
                                              names=SEGMENT_NAMES, selected=filters.segments,
                                              title="Abandonment by customer type", height=260),
-        "by_details": figures.outcome_shares(cart_by_details(filters), "product_details_viewed", "carts",
+        "by_details": figures.outcome_shares(page["by_details"], "product_details_viewed", "carts",
                                              names=DETAIL_NAMES,
                                              selected=None if filters.details is None else [filters.details],
                                              title="Abandonment by product details viewed", height=230),

@@ -20,7 +20,7 @@ from dashboard.components.cards import graph_card, page_header
 from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
-from dashboard.models import explain, load, predict
+from dashboard.models import load, score
 from dashboard.queries import example_ids, subject_row
 from etl.schema import OUTCOME_LABELS, label
 
@@ -91,8 +91,13 @@ def _model_facts(card: dict) -> html.Table:
                       className="meta-table mb-0")
 
 
+FIX_VALUES = "Fix the highlighted values"
+
+
 def render_prediction(subject: str, values: dict, start) -> dict:
-    """Gauge, contributions and advice for the form's values (messages for invalid ones)."""
+    """Gauge, verdict and contributions for the form's values (messages for invalid ones); the
+    advice is :func:`render_advice`, a callback of its own, so these return without waiting
+    for its search. ``p`` is the probability (None for invalid values)."""
     pipeline, card = load(subject)
     features, specs = card["features"], card.get("feature_specs", {})
     threshold = float(card["threshold"])
@@ -102,23 +107,36 @@ def render_prediction(subject: str, values: dict, start) -> dict:
     if problems:
         return {"state": query_string(state).lstrip("?"),
                 "problems": problems_alert(list(problems.values()), "Check these values:"),
-                "gauge": figures.empty("Fix the highlighted values", height=250),
-                "contributions": figures.empty("Fix the highlighted values"),
-                "verdict": "", "advice": ""}
+                "gauge": figures.empty(FIX_VALUES, height=250),
+                "contributions": figures.empty(FIX_VALUES),
+                "verdict": "", "p": None}
     frame = pd.DataFrame([row], columns=features)
-    p = float(predict(subject, frame).iloc[0])
+    p, drivers = score(subject, frame)  # one model call for the probability and its drivers
     bad = OUTCOME_LABELS[subject][True].lower()
-    advice = smallest_change(lambda f: pipeline.predict_proba(f[features])[:, 1], row, specs, features, threshold)
     return {
         "state": query_string(state).lstrip("?"),
         "problems": None,
+        "p": p,
         "gauge": figures.probability_gauge(p, threshold, subject),
-        "contributions": figures.contributions(explain(subject, frame), subject),
+        "contributions": figures.contributions(drivers, subject),
         "verdict": html.P([html.Strong(f"{p:.1%}"), f" chance this {SUBJECT_NAMES[subject].lower()} is ",
                            html.Strong(bad), f" — {'above' if p >= threshold else 'below'} the threshold "
                            f"{threshold:.2f}."], className="mb-0"),
-        "advice": _advice(advice, subject, threshold, p),
     }
+
+
+def render_advice(subject: str, values: dict, p: float | None = None):
+    """The smallest change below the threshold for the form's values (a short note for invalid
+    ones: the other callback lists the problems). ``p``: the row's probability if known."""
+    pipeline, card = load(subject)
+    features, specs = card["features"], card.get("feature_specs", {})
+    threshold = float(card["threshold"])
+    row, problems = parse_row(values, specs, features)
+    if problems:
+        return html.P(f"{FIX_VALUES} to see the advice.", className="mb-0 text-secondary")
+    advice = smallest_change(lambda f: pipeline.predict_proba(f[features])[:, 1], row, specs, features,
+                             threshold, p=p)
+    return _advice(advice, subject, threshold, advice.probability if p is None else p)
 
 
 def _show(value) -> str:
@@ -159,6 +177,7 @@ def layout(**query) -> html.Div:
             if parsed is not None:
                 values[feature] = parsed
     out = render_prediction(subject, values, start)
+    advice = render_advice(subject, values, out["p"])
     tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/what-if") + f"?subject={key}",
                                             active=key == subject))
                     for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
@@ -190,7 +209,7 @@ def layout(**query) -> html.Div:
                     _model_facts(card),
                 ]), className="mb-3"),
                 dbc.Card(dbc.CardBody([html.H2("Smallest change below the threshold", className="h6"),
-                                       html.Div(out["advice"], id="wi-advice", **{"aria-live": "polite"})]),
+                                       html.Div(advice, id="wi-advice", **{"aria-live": "polite"})]),
                          className="mb-3"),
                 graph_card("wi-contributions", out["contributions"]),
             ], lg=6),
@@ -216,18 +235,33 @@ def load_row(_clicks, _submit, start_value, subject_value):
     return [values.get(n) for n in names], ""
 
 
+def _form_values() -> dict:
+    entries = ctx.inputs_list[0] if ctx.inputs_list else []
+    values = {e["id"].get("name"): e.get("value") for e in entries if isinstance(e.get("id"), dict)}
+    if not values:
+        raise PreventUpdate
+    return values
+
+
 @callback(
     Output(STATE, "data"), Output("wi-problems", "children"), Output("wi-gauge", "figure"),
-    Output("wi-contributions", "figure"), Output("wi-verdict", "children"), Output("wi-advice", "children"),
+    Output("wi-contributions", "figure"), Output("wi-verdict", "children"),
     Input({"type": FIELD, "name": ALL}, "value"),
     State("wi-subject", "data"), State("wi-start", "value"),
     prevent_initial_call=True,
 )
 def update(_values, subject_value, start_value):
     subject = _subject(subject_value)
-    entries = ctx.inputs_list[0] if ctx.inputs_list else []
-    values = {e["id"].get("name"): e.get("value") for e in entries if isinstance(e.get("id"), dict)}
-    if not values:
-        raise PreventUpdate
-    out = render_prediction(subject, values, _start_id(subject, start_value))
-    return out["state"], out["problems"], out["gauge"], out["contributions"], out["verdict"], out["advice"]
+    out = render_prediction(subject, _form_values(), _start_id(subject, start_value))
+    return out["state"], out["problems"], out["gauge"], out["contributions"], out["verdict"]
+
+
+@callback(
+    Output("wi-advice", "children"),
+    Input({"type": FIELD, "name": ALL}, "value"),
+    State("wi-subject", "data"),
+    prevent_initial_call=True,
+)
+def update_advice(_values, subject_value):
+    """The advice search (most of a what-if's time) answers separately from the gauge."""
+    return render_advice(_subject(subject_value), _form_values())
