@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
 
     result: dict = {"rows": args.rows, "started_at": started_at}
     started = time.perf_counter()
-    opened = client.open(scenarios.CARTS_PATH)
+    client.open(scenarios.CARTS_PATH)
     result["page_open_cold_ms"] = round((time.perf_counter() - started) * 1000, 1)
     log(f"/carts opened cold in {result['page_open_cold_ms']:.0f} ms (builds this process's cart cube)")
     opens = []
@@ -407,7 +407,7 @@ def table(r: dict) -> str:
         b = w["bare"]
         rows.append((f"what-if {subject} callback p50 / p95", f"{_fmt(w['callback_ms']['p50'], ' ms')} / "
                      f"{_fmt(w['callback_ms']['p95'], ' ms')}", "p50 ≤ 20 ms"))
-        rows.append((f"  bare predict / contrib. / advice p50", f"{_fmt(b['predict_proba_ms']['p50'], ' ms')} / "
+        rows.append(("  bare predict / contrib. / advice p50", f"{_fmt(b['predict_proba_ms']['p50'], ' ms')} / "
                      f"{_fmt(b['contributions_ms']['p50'], ' ms')} / {_fmt(b['smallest_change_ms']['p50'], ' ms')}",
                      ""))
     width = max(len(a) for a, _, _ in rows) + 2

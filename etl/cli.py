@@ -6,7 +6,6 @@ rule (no traceback) and exits 2; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys

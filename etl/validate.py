@@ -419,8 +419,3 @@ def parse_source(source: RawSource, spec: FileSpec) -> tuple[pd.DataFrame, pd.Da
     """Typed valid rows and rejections of a whole file; stops when no row is usable."""
     parts, rejected = parse_file(source, spec)
     return typed_frame(parts, spec), rejected
-
-
-def fetch_raw_values(source: RawSource, lines: np.ndarray) -> pyarrow.ChunkedArray:
-    """Raw cells of each given line as JSON text (for rows rejected after parsing)."""
-    return source.read_lines(lines)
