@@ -259,11 +259,17 @@ def test_missing_warehouse(tmp_path):
     assert code == 2 and "python -m etl run" in err and "Traceback" not in err
 
 
-def test_missing_table(warehouse, tmp_path):
+def _broken_copy(warehouse: Path, tmp_path: Path, sql: str) -> Path:
+    """A private copy of the warehouse with ``sql`` applied to it."""
     wh = tmp_path / "wh.duckdb"
     shutil.copyfile(warehouse, wh)
     with duckdb.connect(str(wh)) as con:
-        con.execute(f"DROP TABLE {CUSTOMERS}")
+        con.execute(sql)
+    return wh
+
+
+def test_missing_table(warehouse, tmp_path):
+    wh = _broken_copy(warehouse, tmp_path, f"DROP TABLE {CUSTOMERS}")
     code, err = _cli("train", "--warehouse", str(wh), "--models", str(tmp_path / "m"), "--fast")
     assert code == 2
     assert "has no table 'customers'" in err and "rule: warehouse contract" in err
@@ -271,29 +277,20 @@ def test_missing_table(warehouse, tmp_path):
 
 
 def test_missing_column(warehouse, tmp_path):
-    wh = tmp_path / "wh.duckdb"
-    shutil.copyfile(warehouse, wh)
-    with duckdb.connect(str(wh)) as con:
-        con.execute(f"ALTER TABLE {SESSIONS} DROP COLUMN items_added")
+    wh = _broken_copy(warehouse, tmp_path, f"ALTER TABLE {SESSIONS} DROP COLUMN items_added")
     code, err = _cli("train", "--warehouse", str(wh), "--models", str(tmp_path / "m"), "--subject", "carts")
     assert code == 2 and "lacks column 'items_added'" in err and "column 'items_added'" in err
 
 
 def test_null_values_are_named(warehouse, tmp_path):
-    wh = tmp_path / "wh.duckdb"
-    shutil.copyfile(warehouse, wh)
-    with duckdb.connect(str(wh)) as con:
-        con.execute(f"UPDATE {SESSIONS} SET cart_views = NULL WHERE session_id IN "
-                    f"(SELECT session_id FROM {SESSIONS} LIMIT 3)")
+    wh = _broken_copy(warehouse, tmp_path, f"UPDATE {SESSIONS} SET cart_views = NULL WHERE session_id IN "
+                                           f"(SELECT session_id FROM {SESSIONS} LIMIT 3)")
     code, err = _cli("train", "--warehouse", str(wh), "--models", str(tmp_path / "m"), "--subject", "carts")
     assert code == 2 and "3 NULL values in 'cart_views'" in err and "rule: no missing values" in err
 
 
 def test_a_single_class_target_is_refused(warehouse, tmp_path):
-    wh = tmp_path / "wh.duckdb"
-    shutil.copyfile(warehouse, wh)
-    with duckdb.connect(str(wh)) as con:
-        con.execute(f"UPDATE {SESSIONS} SET abandoned = true")
+    wh = _broken_copy(warehouse, tmp_path, f"UPDATE {SESSIONS} SET abandoned = true")
     code, err = _cli("train", "--warehouse", str(wh), "--models", str(tmp_path / "m"), "--subject", "carts")
     assert code == 2 and "rule: trainable target" in err
 

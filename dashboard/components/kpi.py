@@ -56,3 +56,15 @@ def kpi_card(title: str, value, base, kind: str, *, worse_when: str | None = Non
     if card_id:
         card.id = card_id
     return dbc.Col(card, xs=6, md=4, xl=True, className="mb-3")
+
+
+def cart_kpi_cards(now: dict, base: dict) -> list[dbc.Col]:
+    """The cart KPIs (from ``queries.cart_kpis``), one definition for the Overview and Carts pages."""
+    return [
+        kpi_card("Sessions", now["sessions"], base["sessions"], "count"),
+        kpi_card("Abandonment rate", now["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
+        kpi_card("Conversion rate", now["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
+        kpi_card("Items per cart", now["items_per_cart"], base["items_per_cart"], "number"),
+        kpi_card("Checkout initiated → confirmed", now["checkout_completion"], base["checkout_completion"],
+                 "rate", worse_when="down", note="confirmed ÷ initiated"),
+    ]

@@ -18,7 +18,7 @@ from dashboard.cart_cube import Bins, cart_bins
 from dashboard.components.alerts import guarded_layout, problems_alert
 from dashboard.components.cards import graph_card, legend_key, page_header
 from dashboard.components.filter_panel import checklist, chips, range_slider, yes_no
-from dashboard.components.kpi import kpi_card
+from dashboard.components.kpi import cart_kpi_cards
 from dashboard.filters import (CART_CUBE_RANGES, CART_RANGE_COLUMNS, CartFilters, Range,
                                event_points, parse_cart_filters, parse_range, parse_segments,
                                parse_yes_no, query_dict, range_from_points)
@@ -84,14 +84,7 @@ def render(filters: CartFilters, problems: list[str]) -> dict:
         "details": "all" if filters.details is None else ("yes" if filters.details else "no"),
         "chips": chips("carts", effective.active()),
         "problems": problems_alert(problems),
-        "kpis": [
-            kpi_card("Sessions", kpis["sessions"], base["sessions"], "count"),
-            kpi_card("Abandonment rate", kpis["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
-            kpi_card("Conversion rate", kpis["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
-            kpi_card("Items per cart", kpis["items_per_cart"], base["items_per_cart"], "number"),
-            kpi_card("Checkouts completed", kpis["checkout_completion"], base["checkout_completion"], "rate",
-                     worse_when="down", note="confirmed ÷ initiated"),
-        ],
+        "kpis": cart_kpi_cards(kpis, base),
         "funnel": figures.funnel(outcomes, FUNNEL_STAGES),
         "by_segment": figures.outcome_shares(page["by_segment"], "customer_segment", "carts",
                                              names=SEGMENT_NAMES, selected=filters.segments,

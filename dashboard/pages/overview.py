@@ -14,7 +14,7 @@ from dashboard import figures
 from dashboard.components.alerts import guarded_layout, problems_alert, unavailable_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
-from dashboard.components.kpi import kpi_card
+from dashboard.components.kpi import cart_kpi_cards, kpi_card
 from dashboard.filters import (CATEGORY_SLUGS, TIER_KEYS, CartFilters, CustomerFilters,
                                parse_cart_filters, parse_choices, parse_customer_filters,
                                parse_segments, parse_yes_no, query_string, slug)
@@ -39,14 +39,7 @@ def render_carts(filters: CartFilters, problems: list[str]) -> dict:
     return {
         "state": _state(filters),
         "problems": problems_alert(problems),
-        "kpis": [
-            kpi_card("Sessions", now["sessions"], base["sessions"], "count"),
-            kpi_card("Abandonment rate", now["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
-            kpi_card("Conversion rate", now["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
-            kpi_card("Items per cart", now["items_per_cart"], base["items_per_cart"], "number"),
-            kpi_card("Checkout initiated → confirmed", now["checkout_completion"], base["checkout_completion"],
-                     "rate", worse_when="down"),
-        ],
+        "kpis": cart_kpi_cards(now, base),
         "funnel": figures.funnel(outcomes, FUNNEL_STAGES),
         "link": dash.get_relative_path("/carts") + query_string(filters.query()),
     }
