@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow as pa
 
 from etl.schema import SESSIONS_COLUMNS
-from etl.validate import keep_rows, rejections, release_freed_memory
+from etl.typed_rows import release_freed_memory
+from etl.validate import keep_rows, rejections
 
 FILLED_WITH_MEDIAN = ("items_added", "cart_views")
 WHERE = ["source_file", "source_row"]      # what a rejection needs of a row

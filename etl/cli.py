@@ -107,3 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # bad arguments, e.g. --sessions 0
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be written, a full disk: say which, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2

@@ -19,11 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl import carts, customers
+from etl.discovery import discover
 from etl.errors import ETLError
 from etl.raw_specs import CARTS, FILE_SPECS, MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY, FileSpec
 from etl.readers import RawSource, open_raw_csv
 from etl.schema import CUSTOMERS, ETL_RUNS, REJECTED_ROWS, SESSIONS, SOURCE_FILES
-from etl.validate import parse_file, release_freed_memory, typed_frame
+from etl.typed_rows import release_freed_memory, typed_frame
+from etl.validate import parse_file
 from etl.warehouse import staged, write_table
 
 log = logging.getLogger(__name__)
@@ -37,23 +39,14 @@ _CUSTOMERS_CHECK = pandera.DataFrameSchema({"customer_id": pandera.Column("int64
                                             "promo_share": pandera.Column(float, pandera.Check.in_range(0, 1))})
 
 
-def find_files(raw_dir: Path, spec: FileSpec) -> list[Path]:
-    files = sorted(raw_dir.glob(spec.pattern))
-    if not files:
-        raise ETLError(str(raw_dir / spec.pattern), rule="file present",
-                       message=f"no file matches; the {spec.subject} subject needs it")
-    if len(files) > 1 and not spec.many:
-        raise ETLError(str(raw_dir / spec.pattern), rule="single file", message="matches several files")
-    return files
-
-
-def read_subject_file(raw_dir: Path, spec: FileSpec) -> tuple[list[RawSource], pd.DataFrame, pd.DataFrame]:
+def read_subject_file(raw_dir: Path, spec: FileSpec, paths: list[Path],
+                      ) -> tuple[list[RawSource], pd.DataFrame, pd.DataFrame]:
     """Read and type every file of ``spec``; returns the sources, valid rows and rejections.
 
     The valid rows of all files are joined once, column by column (no concat of whole frames).
     """
     sources, parts, rejected = [], [], []
-    for path in find_files(raw_dir, spec):
+    for path in paths:
         started = time.perf_counter()
         source = open_raw_csv(path, path.relative_to(raw_dir).as_posix())
         valid, bad = parse_file(source, spec)
@@ -115,8 +108,10 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
     run_id = started_at.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
     files, typed, parse_rejections = {}, {}, {}
+    paths = discover(raw_dir, FILE_SPECS)
     for spec in FILE_SPECS:
-        files[spec.pattern], typed[spec.pattern], parse_rejections[spec.pattern] = read_subject_file(raw_dir, spec)
+        files[spec.pattern], typed[spec.pattern], parse_rejections[spec.pattern] = read_subject_file(
+            raw_dir, spec, paths[spec.pattern])
     raws = {source.name: source for spec_sources in files.values() for source in spec_sources}
     release_freed_memory()
 

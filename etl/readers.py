@@ -1,7 +1,8 @@
 """CSV readers that accept what spreadsheets and other tools actually write.
 
-Accepted: ``,`` ``;`` or tab separators, UTF-8 with or without BOM, Windows-1251 (Russian
-Excel), CRLF line endings, header cells with stray spaces, columns in any order. Cells are
+Accepted: ``,`` ``;`` or tab separators, UTF-8 with or without BOM, UTF-16 (Excel's "Unicode
+text"), Windows-1251 (Russian Excel) and the other Cyrillic encodings :mod:`etl.encoding`
+recognises, CRLF line endings, header cells with stray spaces, columns in any order. Cells are
 read as text unless the caller asks pyarrow to convert some columns (the fast path of
 :mod:`etl.validate`, which falls back to text where a cell does not convert); typing rules
 live in :mod:`etl.validate`, where a bad cell becomes a rejected row instead of a crash. What
@@ -9,14 +10,15 @@ was detected is logged and kept on the :class:`RawSource`, never guessed silentl
 
 Files are streamed in blocks of whole lines and parsed by pyarrow's multi-threaded CSV
 parser, so a 10 M-row export is read in seconds with bounded memory. Each row keeps the line
-number a person sees in an editor (header = line 1), blank lines included; a field with an
-embedded line break is therefore not supported and stops the run with the line it is on.
+number a person sees in an editor (header = line 1), blank lines included. A file holds one
+record per line: a line that cannot be one (a quote left open, as by a line break inside a
+cell; the wrong number of cells; a stray carriage return; another encoding) is rejected with
+its line number and raw text (:mod:`etl.csv_lines`), and the rest of the file is read.
 Where each block starts is remembered, so the raw cells of a few lines can be fetched again
 later (:meth:`RawSource.read_lines`) without parsing the whole file a second time.
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -24,6 +26,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,9 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from etl.arrow_text import json_rows
+from etl.csv_lines import STRUCTURE, structure_problems
+from etl.encoding import UTF8, UTF8_BOM, UTF16, decode_line, detect_encoding, foreign_lines, transcode_utf16
 from etl.errors import ETLError
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,6 @@ log = logging.getLogger(__name__)
 SEPARATORS = (",", ";", "\t")
 _SNIFF_BYTES = 1 << 20
 BLOCK_BYTES = 16 << 20     # small enough that glibc reuses the memory of one block for the next
-# Characters json.dumps escapes besides '"' and '\\' (ensure_ascii=False): control characters.
-_JSON_CONTROL = r"[\x00-\x1f]"
 
 
 @dataclass
@@ -95,6 +98,8 @@ class RawBatch:
 
     table: pa.Table          # columns named by normalised header; pa.string() unless converted
     lines: np.ndarray        # int64 line number of each row
+    # lines that could not be a row (structure, encoding): line -> (rule, reason, raw text)
+    rejected: dict[int, tuple[str, str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,10 +113,19 @@ class RawSource:
     header: list[str]        # normalised header cells, in file order
     sha256: str = ""
     rows_read: int = 0
-    decimal: str = "."       # set by etl.validate when it meets decimal commas
+    # decimal mark of each number column, decided by etl.validate at its first decimal cell:
+    # column -> (mark, line where it was decided)
+    decimal_marks: dict[str, tuple[str, int]] = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)
+    # the UTF-8 copy of a UTF-16 file lives as long as the source (``path`` points into it)
+    workdir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     # (byte offset, byte length, first line, line count) of each block read by blocks()
     block_index: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    @property
+    def decimal(self) -> str:
+        """The decimal marks the file uses, for the run record: ``.``, ``,`` or ``,.`` (mixed)."""
+        return "".join(sorted({mark for mark, _ in self.decimal_marks.values()})) or "."
 
     def blocks(self, block_bytes: int | None = None) -> Iterator[RawBlock]:
         """Stream the data lines in blocks of about ``block_bytes`` (default :data:`BLOCK_BYTES`).
@@ -123,7 +137,7 @@ class RawSource:
         line = 2                                   # the header is line 1
         self.rows_read = 0
         self.block_index = []
-        with self.path.open("rb") as fh:
+        with _opened(self.path, self.name) as fh:
             digest.update(fh.readline())
             while True:
                 offset = fh.tell()
@@ -141,44 +155,65 @@ class RawSource:
                 self.rows_read += block.rows           # after parsing, which often knows it
         self.sha256 = digest.hexdigest()
 
-    def batches(self, block_bytes: int | None = None) -> Iterator[RawBatch]:
-        """Every data row as text cells, block by block."""
-        for block in self.blocks(block_bytes):
-            yield self.parse(block)
-
     def parse(self, block: RawBlock, column_types: dict[str, pa.DataType] | None = None,
-              ) -> RawBatch | None:
+              decimal_point: str = ".") -> RawBatch | None:
         """Parse ``block``: all columns as text, or only ``column_types`` converted by pyarrow.
 
-        Text parsing raises :class:`ETLError` for a structure error (wrong number of cells).
-        Converted parsing returns None when any cell does not convert (or the structure is
-        wrong): parse the block as text to find out which cell and why.
+        Converted parsing returns None when anything in the block is not clean (a cell that
+        does not convert, a line that is not a row, a line in another encoding): parse it as
+        text to find out which and why. Text parsing takes every line that is a row; the
+        others come back in :attr:`RawBatch.rejected` with their reason, so one broken line
+        never stops a run. Only a failure no line can be blamed for raises :class:`ETLError`,
+        with the first line that fails on its own.
         """
-        data = block.data
-        if self.encoding == "cp1251":
-            data = data.decode("cp1251").encode("utf-8")
+        foreign = foreign_lines(block.data, self.encoding)
+        if foreign and column_types is not None:
+            return None
+        data, rejected = block.data, {}
+        if foreign or self.encoding not in _UTF8_CODECS:   # pyarrow reads UTF-8 only
+            text = data.decode(_codec(self.encoding), errors="replace")
+            data = _blank(text, foreign).encode("utf-8") if foreign else text.encode("utf-8")
+            rejected = _rejected_lines(block, foreign, "encoding", self.encoding)
+        table = self._read(data, column_types, decimal_point)
+        lines = RawBlock(data, block.first_line).lines(table.num_rows) if table is not None else None
+        if column_types is not None:
+            return RawBatch(table=table, lines=lines) if lines is not None and len(lines) == table.num_rows else None
+        if table is None or len(lines) != table.num_rows:   # a line that is not a row: find them
+            text = data.decode("utf-8", errors="replace")
+            problems = structure_problems(text, self.separator, len(self.header), block.first_line)
+            if not problems:
+                raise self._structure_error(RawBlock(data, block.first_line))
+            data = _blank(text, problems).encode("utf-8")
+            rejected.update(_rejected_lines(block, problems, STRUCTURE, self.encoding))
+            table = self._read(data, None, decimal_point)
+            lines = RawBlock(data, block.first_line).lines(table.num_rows) if table is not None else None
+            if table is None or len(lines) != table.num_rows:
+                raise self._structure_error(RawBlock(data, block.first_line))
+        return RawBatch(table=table, lines=lines, rejected=rejected)
+
+    def _read(self, data: bytes, column_types: dict[str, pa.DataType] | None,
+              decimal_point: str) -> pa.Table | None:
+        """pyarrow's parse of UTF-8 ``data``, or None when it fails."""
         if column_types is None:
             convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in self.header},
                                            strings_can_be_null=False, quoted_strings_can_be_null=False)
         else:  # blanks become nulls in converted (non-text) columns only
             convert = pacsv.ConvertOptions(column_types=column_types, include_columns=list(column_types),
                                            null_values=[""], strings_can_be_null=False,
-                                           quoted_strings_can_be_null=True)
-        try:
-            table = pacsv.read_csv(
-                io.BytesIO(data),
-                read_options=pacsv.ReadOptions(column_names=self.header, encoding="utf8"),
-                parse_options=pacsv.ParseOptions(delimiter=self.separator),
-                convert_options=convert)
-        except pa.ArrowInvalid as exc:
-            if column_types is not None:
-                return None
-            raise self._structure_error(exc, data, block.first_line) from None
-        lines = block.lines(table.num_rows)
-        if len(lines) != table.num_rows:           # a line break inside quotes, or a lone \r
-            raise ETLError(self.name, row=block.first_line, rule="csv structure",
-                           message="cannot be parsed: a line break inside a field or a lone carriage return")
-        return RawBatch(table=table, lines=lines)
+                                           quoted_strings_can_be_null=True, decimal_point=decimal_point)
+        read = pacsv.ReadOptions(column_names=self.header, encoding="utf8")
+        for attempt in range(2):
+            try:
+                return pacsv.read_csv(io.BytesIO(data), read_options=read,
+                                      parse_options=pacsv.ParseOptions(delimiter=self.separator),
+                                      convert_options=convert)
+            except pa.ArrowInvalid as exc:
+                # pyarrow cuts its input in 1 MB chunks and fails on a row longer than one
+                # ("straddles two block boundaries"): once more with the block in one chunk
+                if attempt or "straddl" not in str(exc):
+                    return None
+                read = pacsv.ReadOptions(column_names=self.header, encoding="utf8", block_size=len(data) + 1)
+        return None
 
     def read_lines(self, lines: np.ndarray) -> pa.ChunkedArray:
         """Raw cells of each given data line as JSON text (null for a line that holds no row).
@@ -194,7 +229,7 @@ class RawSource:
         firsts = np.array([first for _, _, first, _ in self.block_index], dtype=np.int64)
         which = np.searchsorted(firsts, wanted, side="right") - 1
         found_lines, found_json = [np.zeros(0, np.int64)], [pa.array([], pa.string())]
-        with self.path.open("rb") as fh:
+        with _opened(self.path, self.name) as fh:
             for b in _sorted_unique(which[which >= 0]).tolist():
                 offset, size, first, count = self.block_index[b]
                 mine = wanted[(which == b) & (wanted < first + count)]
@@ -219,16 +254,55 @@ class RawSource:
         position = np.minimum(np.searchsorted(found_lines, lines), len(found_lines) - 1)
         return found.take(pa.array(position, mask=found_lines[position] != lines))
 
-    def _structure_error(self, exc: Exception, data: bytes, first_line: int) -> ETLError:
-        message = str(exc).removeprefix("CSV parse error: ")
-        row = None
-        found = re.search(r": (.*)$", message)
-        if found:
-            offset = data.find(found.group(1).encode("utf-8", "replace")[:200])
-            if offset >= 0:
-                row = first_line + data.count(b"\n", 0, offset)
-        text = message.split(": ")[0] if found else message
-        return ETLError(self.name, row=row, rule="csv structure", message=f"cannot be parsed: {text}")
+    def _structure_error(self, block: RawBlock) -> ETLError:
+        """The error for a block pyarrow cannot parse although every line looks like a row:
+        the first line that fails on its own (found by halving), and pyarrow's reason."""
+        while (halves := block.split()) is not None:
+            first, second = halves
+            block = first if self._read(first.data, None, ".") is None else second
+        try:
+            pacsv.read_csv(io.BytesIO(block.data),
+                           read_options=pacsv.ReadOptions(column_names=self.header, encoding="utf8"),
+                           parse_options=pacsv.ParseOptions(delimiter=self.separator))
+            reason = "cannot be parsed together with the lines around it"
+        except pa.ArrowInvalid as exc:
+            reason = "cannot be parsed: " + str(exc).removeprefix("CSV parse error: ").split(":")[0][:200]
+        return ETLError(self.name, row=block.first_line, rule=STRUCTURE, message=reason)
+
+
+_UTF8_CODECS = (UTF8, UTF8_BOM, UTF16)     # blocks of these files are UTF-8 bytes already
+
+
+def _codec(encoding: str) -> str:
+    return UTF8 if encoding in _UTF8_CODECS else encoding
+
+
+def _blank(text: str, lines: dict[int, str]) -> str:
+    """``text`` with the given lines emptied (line breaks kept, so numbering stays; pyarrow
+    skips blank lines and :meth:`RawBlock.lines` leaves them out)."""
+    split = text.split("\n")
+    for index in lines:
+        split[index] = ""
+    return "\n".join(split)
+
+
+def _rejected_lines(block: RawBlock, reasons: dict[int, str], rule: str, encoding: str,
+                    ) -> dict[int, tuple[str, str, str]]:
+    """Lines that are not rows (0-based index -> reason) as rejections keyed by line number,
+    each with its whole text as the raw value."""
+    if not reasons:
+        return {}
+    split = block.data.split(b"\n")
+    return {block.first_line + i: (rule, reason, json.dumps(
+                {"line": decode_line(split[i], encoding).removesuffix("\r")}, ensure_ascii=False))
+            for i, reason in reasons.items()}
+
+
+def _opened(path: Path, name: str):
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise ETLError(name, rule="readable", message=f"cannot be read: {exc.strerror or exc}") from None
 
 
 def _prefetch(fh, length: int) -> None:
@@ -237,58 +311,6 @@ def _prefetch(fh, length: int) -> None:
         os.posix_fadvise(fh.fileno(), fh.tell(), length, os.POSIX_FADV_WILLNEED)
     except (AttributeError, OSError):     # not POSIX, or not a regular file: just read on demand
         pass
-
-
-def json_rows(table: pa.Table) -> pa.Array:
-    """Each row of a text table as a JSON object, exactly as ``json.dumps(row, ensure_ascii=False)``.
-
-    Built with pyarrow string kernels; only columns whose bytes hold a quote, a backslash or
-    a control character need escaping, and the rare row with a control character in a cell
-    is encoded by :mod:`json` itself.
-    """
-    if table.num_columns == 0:
-        return pa.array(["{}"] * table.num_rows, pa.string())
-    parts: list[object] = []
-    control = np.zeros(table.num_rows, dtype=bool)
-    for i, name in enumerate(table.column_names):
-        cells = table[name]
-        if _holds_bytes(cells, lambda b: (b < 0x20)):
-            control |= pc.match_substring_regex(cells, _JSON_CONTROL).to_numpy(zero_copy_only=False)
-        if _holds_bytes(cells, lambda b: (b == ord('"')) | (b == ord("\\"))):
-            cells = pc.replace_substring(pc.replace_substring(cells, "\\", "\\\\"), '"', '\\"')
-        parts += [("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ': "', cells, '"']
-    parts.append("}")
-    rows = pc.binary_join_element_wise(*parts, "")
-    if isinstance(rows, pa.ChunkedArray):
-        rows = rows.combine_chunks()
-    if control.any():
-        fixed = rows.to_pylist()
-        for i in np.flatnonzero(control).tolist():
-            fixed[i] = json.dumps(table.slice(i, 1).to_pylist()[0], ensure_ascii=False)
-        rows = pa.array(fixed, pa.string())
-    return rows
-
-
-def trim_whitespace(cells: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Cells without leading and trailing (Unicode) whitespace, as one array.
-
-    Skips the copy when no cell can need it: no byte is an ASCII space or control character
-    and none is part of a non-ASCII character.
-    """
-    if isinstance(cells, pa.ChunkedArray):
-        cells = cells.combine_chunks()
-    if not _holds_bytes(pa.chunked_array([cells]), lambda b: (b <= 0x20) | (b >= 0x7F)):
-        return cells
-    return pc.utf8_trim_whitespace(cells)
-
-
-def _holds_bytes(cells: pa.ChunkedArray, test) -> bool:
-    """Whether any byte of the cells' data buffers passes ``test`` (False means none can)."""
-    for chunk in cells.chunks:
-        data = chunk.buffers()[2]
-        if data is not None and test(np.frombuffer(data, dtype=np.uint8)).any():
-            return True
-    return False
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -321,24 +343,6 @@ def normalise_header(cell: str) -> str:
     return re.sub(r"\s+", " ", cell.replace("\ufeff", "")).strip().casefold()
 
 
-def detect_encoding(head: bytes, name: str) -> str:
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        head.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sniff window is still UTF-8.
-        if exc.start >= len(head) - 3:
-            return "utf-8"
-    if b"\x00" in head:
-        raise ETLError(name, rule="encoding", message="is binary, not CSV text")
-    text = head.decode("cp1251", errors="replace")
-    if not re.search("[А-Яа-яЁё]", text):
-        log.warning("%s: not UTF-8; decoding as Windows-1251 although no Cyrillic was seen", name)
-    return "cp1251"
-
-
 def detect_separator(header_line: str, name: str) -> str:
     """The separator is the candidate that splits the header into the most cells."""
     counts = {sep: len(next(csv.reader([header_line], delimiter=sep))) for sep in SEPARATORS}
@@ -349,21 +353,43 @@ def detect_separator(header_line: str, name: str) -> str:
     return best
 
 
+def read_head(path: Path, name: str) -> bytes:
+    """The first megabyte of a file; a file that cannot be opened stops the run, named."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise ETLError(name, rule="readable", message=f"cannot be read: {exc.strerror or exc}") from None
+
+
 def open_raw_csv(path: Path, name: str) -> RawSource:
     """Detect encoding, separator and header; raise :class:`ETLError` when the file is unusable."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():      # a dangling link is there but unreadable
         raise ETLError(name, rule="file present", message="is missing")
-    with path.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
+    head = read_head(path, name)
+    encoding = detect_encoding(head, name, complete=len(head) < _SNIFF_BYTES)
+    workdir = None
+    if encoding == UTF16:  # read from a UTF-8 copy: same lines, same line numbers
+        workdir = tempfile.TemporaryDirectory(prefix="etl-utf16-")
+        copy = Path(workdir.name) / path.name
+        transcode_utf16(path, name, copy)
+        log.info("%s: UTF-16, read through a UTF-8 copy", name)
+        head = read_head(copy, name)
+        path = copy
     if not head.strip(b"\xef\xbb\xbf \r\n\t"):
         raise ETLError(name, rule="not empty", message="is empty")
-    encoding = detect_encoding(head, name)
-    text = head.decode("utf-8-sig" if encoding == "utf-8-sig" else encoding, errors="replace")
-    header_line = text.splitlines()[0]
+    text = head.decode(UTF8_BOM if encoding == UTF8_BOM else _codec(encoding), errors="replace")
+    header_line = text.split("\n")[0]
+    if len(header_line) == len(text) == _SNIFF_BYTES:
+        raise ETLError(name, row=1, rule="header", message="has no line break in its first megabyte")
+    header_line = header_line.removesuffix("\r")
+    if "\r" in header_line:
+        raise ETLError(name, row=1, rule="line ends", message="ends its lines with a carriage return alone "
+                       "(old Mac format); save it again as 'CSV UTF-8'")
     separator = detect_separator(header_line, name)
     header = [normalise_header(c) for c in next(csv.reader([header_line], delimiter=separator))]
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         raise ETLError(name, column=duplicated[0], rule="unique header", message="appears twice in the header")
     log.info("%s: encoding=%s, separator=%r", name, encoding, separator)
-    return RawSource(path=path, name=name, encoding=encoding, separator=separator, header=header)
+    return RawSource(path=path, name=name, encoding=encoding, separator=separator, header=header, workdir=workdir)

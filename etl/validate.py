@@ -22,9 +22,7 @@ by column at the end (:func:`typed_frame`), so memory stays near one copy of the
 """
 from __future__ import annotations
 
-import ctypes
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,33 +33,21 @@ from pandera.errors import SchemaErrors
 
 from etl.errors import ETLError
 from etl.raw_specs import FLOAT, INT, LABEL, TEXT, ColumnSpec, FileSpec
-from etl.readers import RawBatch, RawSource, json_rows, normalise_header, trim_whitespace
+from etl.numbers import (DECIMAL_MARK, block_decimal_point, contradiction_reason, note_fast_marks,
+                         parse_number)
+from etl.arrow_text import holds_bytes, json_rows, trim_whitespace
+from etl.readers import RawBatch, RawSource, normalise_header
+from etl.typed_rows import (Column, TypedRows, is_flag, release_freed_memory, smallest_int, store_labels,
+                            store_numbers, typed_frame)
 
 log = logging.getLogger(__name__)
 
 REJECTION_COLUMNS = ["source_file", "source_row", "column_name", "rule", "reason"]
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 # A block with a bad cell is halved until the pieces are this small, then checked cell by cell.
 SMALL_BLOCK_BYTES = 2 << 20
-_INT_TYPES = (np.int8, np.int16, np.int32, np.int64)
-
-Column = np.ndarray | pyarrow.Array
-
-
-@dataclass
-class TypedRows:
-    """Valid rows of consecutive lines of one file, as columns in their storage types.
-
-    ``columns`` holds ``source_row`` and every spec column: numpy arrays (numbers, booleans,
-    category codes) or a pyarrow string array (text).
-    """
-
-    source_file: str
-    columns: dict[str, Column]
-
-    def __len__(self) -> int:
-        return len(self.columns["source_row"])
-
+# Text cells (identifiers) are bounded and printable.
+TEXT_MAX = 256
+_CONTROL = r"[\x00-\x1f\x7f]"
 
 def rejections(rows: pd.DataFrame, column: str, rule: str, reason: str | pd.Series | list[str],
                ) -> pd.DataFrame:
@@ -102,66 +88,6 @@ def locate_columns(source: RawSource, spec: FileSpec) -> dict[str, str]:
     if source.extra_columns:
         log.info("%s: ignoring extra columns %s", source.name, source.extra_columns)
     return found
-
-
-# --- storage types: the smallest exact type of each kind of column -------------------------
-
-def _smallest_int(values: np.ndarray) -> np.ndarray:
-    """Whole numbers in the narrowest integer type that holds them all (float64 if none does)."""
-    if len(values) == 0:
-        return values.astype(np.int8)
-    low, high = values.min(), values.max()
-    for dtype in _INT_TYPES:
-        info = np.iinfo(dtype)
-        if info.min <= low and high <= info.max:
-            return values.astype(dtype)
-    return values
-
-
-def _store_numbers(values: np.ndarray, col: ColumnSpec) -> np.ndarray:
-    """Float64 values (NaN for blanks) of valid rows in their storage type.
-
-    Required whole numbers take the narrowest integer type of their values; blanks allowed,
-    counts stay float (NaN) for the cleaning step to fill, as float32 when the range rule
-    keeps them below 2**24 (exact there).
-    """
-    if col.kind == INT and not col.nullable:
-        return _smallest_int(values)
-    if col.kind == INT and col.max is not None and col.max < 2**24 and (col.min or 0) > -2**24:
-        return values.astype(np.float32)
-    return values
-
-
-def _label_values(col: ColumnSpec) -> list:
-    return list(col.labels.values())
-
-
-def _is_flag(col: ColumnSpec) -> bool:
-    return all(isinstance(v, bool) for v in _label_values(col))
-
-
-def _categories(col: ColumnSpec) -> list:
-    return list(dict.fromkeys(_label_values(col)))
-
-
-def _store_labels(index: np.ndarray, col: ColumnSpec) -> np.ndarray:
-    """Label indexes (-1 for blank) of valid rows: booleans, or category codes.
-
-    Yes/no labels become bool (float32 with NaN when blanks are allowed); other labels
-    become codes of :func:`_categories` (-1 for blank).
-    """
-    values = _label_values(col)
-    if _is_flag(col):
-        flags = np.asarray(values, dtype=bool)[np.maximum(index, 0)]
-        if not col.nullable:
-            return flags
-        out = flags.astype(np.float32)
-        out[index < 0] = np.nan
-        return out
-    categories = _categories(col)
-    codes = np.array([categories.index(v) for v in values], dtype=np.int16)[np.maximum(index, 0)]
-    codes[index < 0] = -1
-    return codes
 
 
 def _label_index(text: pyarrow.Array, col: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +135,7 @@ def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> 
     The rules are those of :func:`parse_batch`; None sends the block there (in pieces) to
     find which rows and why.
     """
-    columns: dict[str, Column] = {"source_row": _smallest_int(batch.lines)}
+    columns: dict[str, Column] = {"source_row": smallest_int(batch.lines)}
     numbers: dict[str, np.ndarray] = {}
     blanks = []
     for col in spec.columns:
@@ -223,7 +149,7 @@ def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> 
                 return None                                # not a whole number
             blank = nan
             numbers[col.name] = values
-            columns[col.name] = _store_numbers(values, col)
+            columns[col.name] = store_numbers(values, col)
         elif col.kind == LABEL:
             index, blank = [], []
             for chunk in cells.chunks:                     # labels are looked up once per distinct cell
@@ -234,10 +160,14 @@ def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> 
             blank = np.concatenate(blank) if blank else np.zeros(0, bool)
             if (index[~blank] < 0).any():
                 return None                                # a label that is not allowed
-            columns[col.name] = _store_labels(index, col)   # -1 (blank) only where allowed
+            columns[col.name] = store_labels(index, col)   # -1 (blank) only where allowed
         else:
             text = trim_whitespace(cells)
-            blank = pc.utf8_length(text).to_numpy(zero_copy_only=False) == 0
+            length = pc.utf8_length(text)
+            if len(text) and (pc.max(length).as_py() > int(col.max or TEXT_MAX)
+                              or holds_bytes(pyarrow.chunked_array([text]), lambda b: (b < 0x20) | (b == 0x7F))):
+                return None                                # too long, or a control character
+            blank = length.to_numpy(zero_copy_only=False) == 0
             columns[col.name] = text
         if not col.nullable and blank.any():
             return None                                    # a required value is blank
@@ -250,31 +180,6 @@ def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> 
 
 
 # --- cell by cell: finds each bad cell, its rule and the raw cells of its row --------------
-
-def _parse_number(text: pyarrow.Array, col: ColumnSpec) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Numbers with a decimal point or a decimal comma.
-
-    Returns float values (NaN for blanks and bad cells), a 'not a number' mask, and whether
-    decimal commas were seen. 'nan' and 'inf' are not numbers: a count cannot be either.
-    """
-    commas = pc.any(pc.match_substring(text, ",")).as_py()
-    if commas:
-        comma_only = pc.and_(pc.match_substring(text, ","), pc.invert(pc.match_substring(text, ".")))
-        text = pc.if_else(comma_only, pc.replace_substring(text, ",", "."), text)
-    blank = pc.equal(pc.utf8_length(text), 0)
-    try:  # fast path: every non-blank cell is a number
-        values = pc.cast(pc.if_else(blank, None, text), pyarrow.float64()).to_numpy(zero_copy_only=False)
-        bad = np.zeros(len(values), dtype=bool)
-    except pyarrow.ArrowInvalid:
-        valid = pc.match_substring_regex(text, _NUMBER)
-        values = pc.cast(pc.if_else(valid, text, None), pyarrow.float64()).to_numpy(zero_copy_only=False)
-        bad = ~valid.to_numpy(zero_copy_only=False) & ~blank.to_numpy(zero_copy_only=False)
-    bad |= ~np.isfinite(values) & ~blank.to_numpy(zero_copy_only=False)
-    if col.kind == INT:
-        bad |= ~np.isnan(values) & (values != np.floor(values))
-    values = np.where(bad, np.nan, values)   # a bad cell is reported once, not also as out of range
-    return values, bad, bool(commas)
-
 
 def parse_batch(batch: RawBatch, source: RawSource, spec: FileSpec, headers: dict[str, str],
                 ) -> tuple[dict[str, Column], pd.DataFrame]:
@@ -293,10 +198,15 @@ def parse_batch(batch: RawBatch, source: RawSource, spec: FileSpec, headers: dic
         if not col.nullable and (blank & ~all_blank).any():
             problems.append(rejections(where[blank & ~all_blank], col.raw, "required value", "value is blank"))
         if col.kind in (INT, FLOAT):
-            values[col.name], bad, commas = _parse_number(text, col)
-            if commas and source.decimal != ",":
-                source.decimal = ","
-                log.info("%s: column %r uses decimal commas", source.name, col.raw)
+            decided = source.decimal_marks.get(col.name)
+            values[col.name], bad, contradicts, mark = parse_number(text, col, decided, batch.lines)
+            if mark and not decided:
+                source.decimal_marks[col.name] = mark
+                log.info("%s: column %r uses %r as decimal mark (from row %d)", source.name, col.raw, *mark)
+            if contradicts.any():
+                shown = _shown(text, contradicts)
+                problems.append(rejections(where[contradicts], col.raw, DECIMAL_MARK,
+                                           [contradiction_reason(cell, mark) for cell in shown]))
             what = "a whole number" if col.kind == INT else "a number"
         elif col.kind == LABEL:
             index, _ = _label_index(text, col)
@@ -304,12 +214,13 @@ def parse_batch(batch: RawBatch, source: RawSource, spec: FileSpec, headers: dic
             values[col.name] = index
             what = "one of: " + ", ".join(col.labels)
         else:
-            bad = np.zeros(len(blank), dtype=bool)
+            bad = _bad_text(text, col)
             values[col.name] = text
+            what = f"text of at most {int(col.max or TEXT_MAX)} printable characters"
         if bad.any():
-            shown = pd.Series(text.filter(pyarrow.array(bad)).to_pylist()).str.slice(0, 40)
-            problems.append(rejections(where[bad], col.raw, "number" if col.kind != LABEL else "allowed labels",
-                                       "'" + shown + f"' is not {what}"))
+            shown = pd.Series(_shown(text, bad))
+            rule = {LABEL: "allowed labels", TEXT: "text"}.get(col.kind, "number")
+            problems.append(rejections(where[bad], col.raw, rule, "'" + shown + f"' is not {what}"))
     numbers = pd.DataFrame({c.name: values[c.name] for c in spec.columns if c.kind in (INT, FLOAT)})
     try:
         _range_schema(spec).validate(numbers, lazy=True)
@@ -326,37 +237,36 @@ def parse_batch(batch: RawBatch, source: RawSource, spec: FileSpec, headers: dic
         rejected["raw_values"] = rejected["source_row"].map(raw)
     else:
         rejected["raw_values"] = pd.Series(dtype="str")
+    if batch.rejected:  # lines that were not rows at all: their whole text is the raw value
+        rows = sorted(batch.rejected)
+        rejected = pd.concat([rejected, pd.DataFrame({
+            "source_file": source.name, "source_row": np.array(rows, dtype="int64"), "column_name": "",
+            "rule": [batch.rejected[r][0] for r in rows], "reason": [batch.rejected[r][1] for r in rows],
+            "raw_values": [batch.rejected[r][2] for r in rows]})], ignore_index=True)
     keep = ~bad_rows
-    columns: dict[str, Column] = {"source_row": _smallest_int(batch.lines[keep])}
+    columns: dict[str, Column] = {"source_row": smallest_int(batch.lines[keep])}
     for col in spec.columns:
         value = values[col.name]
         if col.kind in (INT, FLOAT):
-            columns[col.name] = _store_numbers(value[keep], col)
+            columns[col.name] = store_numbers(value[keep], col)
         elif col.kind == LABEL:
-            columns[col.name] = _store_labels(value[keep], col)   # -1 (blank) only where allowed
+            columns[col.name] = store_labels(value[keep], col)   # -1 (blank) only where allowed
         else:
             columns[col.name] = value.filter(pyarrow.array(keep))
     return columns, rejected
 
 
-# --- memory --------------------------------------------------------------------------------
-
-try:  # glibc only; other C libraries return freed memory as they see fit
-    _LIBC = ctypes.CDLL("libc.so.6")
-    _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-except (OSError, AttributeError):
-    _LIBC = None
+def _shown(text: pyarrow.Array, mask: np.ndarray) -> list[str]:
+    """The cells a message quotes, cut to 40 characters (a 10 MB cell stays in raw_values)."""
+    return [cell[:40] for cell in text.filter(pyarrow.array(mask)).to_pylist()]
 
 
-def release_freed_memory() -> None:
-    """Hand memory freed so far back to the OS, before a step that allocates a lot.
-
-    Arrow's allocator and glibc's malloc (numpy) keep freed pages for reuse; after reading or
-    filtering 10 M rows that is hundreds of MB the next step, and the peak RSS, would carry.
-    """
-    pyarrow.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+def _bad_text(text: pyarrow.Array, col: ColumnSpec) -> np.ndarray:
+    """Text cells longer than the column allows or holding control characters (which no
+    identifier has, and which would travel into every query and export)."""
+    too_long = pc.greater(pc.utf8_length(text), int(col.max or TEXT_MAX))
+    control = pc.match_substring_regex(text, _CONTROL)
+    return np.asarray(pc.or_(too_long, control).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # --- whole files ---------------------------------------------------------------------------
@@ -371,9 +281,13 @@ def parse_file(source: RawSource, spec: FileSpec) -> tuple[list[TypedRows], pd.D
         pieces = [block]
         while pieces:
             piece = pieces.pop()
-            batch = source.parse(piece, types)
+            point = block_decimal_point(source.decimal_marks)
+            batch = source.parse(piece, types, point) if point is not None else None
             columns = _typed_columns(batch, spec, headers) if batch is not None else None
             if columns is not None:
+                for col in spec.columns:
+                    if col.kind == FLOAT:
+                        note_fast_marks(source.decimal_marks, col.name, columns[col.name], batch.lines, point)
                 parts.append(TypedRows(source.name, columns))
                 continue
             halves = piece.split() if len(piece.data) > SMALL_BLOCK_BYTES else None
@@ -391,28 +305,6 @@ def parse_file(source: RawSource, spec: FileSpec) -> tuple[list[TypedRows], pd.D
         raise ETLError(source.name, column=first["column_name"] or None, row=int(first["source_row"]),
                        rule=first["rule"], message=f"no usable row; the first: {first['reason']}")
     return parts, rejected
-
-
-def typed_frame(parts: list[TypedRows], spec: FileSpec) -> pd.DataFrame:
-    """All valid rows as one DataFrame: ``source_file``, ``source_row`` and the spec columns.
-
-    Joined column by column, taking each column out of the parts as it goes, so the peak is
-    one copy of the data plus one column. Text columns are not copied at all (Arrow chunks).
-    """
-    files = list(dict.fromkeys(p.source_file for p in parts))
-    codes = np.repeat([files.index(p.source_file) for p in parts], [len(p) for p in parts])
-    out: dict[str, object] = {"source_file": pd.Categorical.from_codes(codes, categories=files)}
-    for name in ["source_row"] + [col.name for col in spec.columns]:
-        pieces = [p.columns.pop(name) for p in parts]
-        col = spec.column(name) if name != "source_row" else None
-        if col is not None and col.kind == TEXT:
-            out[name] = pd.Series(pyarrow.chunked_array(pieces, type=pyarrow.string()), dtype="str")
-        elif col is not None and col.kind == LABEL and not _is_flag(col):
-            out[name] = pd.Categorical.from_codes(np.concatenate(pieces), categories=_categories(col))
-        else:
-            out[name] = np.concatenate(pieces)
-        del pieces
-    return pd.DataFrame(out, copy=False)
 
 
 def parse_source(source: RawSource, spec: FileSpec) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -13,7 +13,8 @@ import pytest
 from etl import readers, validate
 from etl.errors import ETLError
 from etl.raw_specs import CARTS, MARKET_FILE, MONEY
-from etl.readers import json_rows, open_raw_csv
+from etl.arrow_text import json_rows
+from etl.readers import open_raw_csv
 from etl.validate import parse_source
 
 ROWS = [("215348", "0,98"), ("215349", "4,16")]
@@ -237,3 +238,70 @@ def test_read_lines_returns_the_raw_cells_of_any_line(tmp_path, monkeypatch, enc
     assert [json.loads(v) if v else None for v in found] == [
         {"id": "215387", "прибыль": "39,5"}, {"id": "215348", "прибыль": "0,5"},
         {"id": "215358", "прибыль": "10,5"}, None, {"id": "215348", "прибыль": "0,5"}]
+
+
+# --- decimal marks, encodings and lines that are not rows -----------------------------------
+
+def test_decimal_mark_is_decided_by_the_column_and_contradictions_are_rejected(tmp_path):
+    rows = [f"{215348 + i};{i}.5" for i in range(30)] + ["215400;4,971", "215401;7"]
+    rows[0] = "215348;1,5"                      # the first row is outvoted, not trusted
+    raw = open_raw_csv(write(tmp_path, "\n".join(["id;Прибыль"] + rows) + "\n"), "money.csv")
+    typed, rejected = parse_source(raw, MONEY)
+    assert raw.decimal_marks["profit"] == (".", 3)
+    assert sorted(rejected["source_row"]) == [2, 32] and set(rejected["rule"]) == {"decimal mark"}
+    assert "'4,971' uses a decimal comma; this column uses a decimal point" in " ".join(rejected["reason"])
+    assert typed["profit"].tolist()[:2] == [1.5, 2.5] and typed["profit"].tolist()[-1] == 7
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8-r"])
+def test_cyrillic_single_byte_encodings_are_told_apart(tmp_path, encoding):
+    text = "id,Период,минут\n" + "".join(f"{215348 + i},текущий_месяц,{i}\n" for i in range(5))
+    raw = open_raw_csv(write(tmp_path, text, encoding=encoding), "market_time.csv")
+    assert raw.encoding == encoding and raw.header == ["id", "период", "минут"]
+
+
+def test_utf16_as_excel_writes_it(tmp_path):
+    text = "id\tПрибыль\r\n215348\t0,98\r\n215349\t4,16\r\n"
+    path = tmp_path / "money.csv"
+    path.write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    typed, rejected = parse_source(open_raw_csv(path, "money.csv"), MONEY)
+    assert rejected.empty and typed["profit"].tolist() == [0.98, 4.16] and typed["source_row"].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("line,fragment", [
+    ('215350;"3,5', "opens a quote it does not close"),
+    ("215350;3,5;extra", "has 3 cells; the header has 2"),
+    ("215350;3\r,5", "carriage return inside the line"),
+])
+def test_a_line_that_is_not_a_row_is_rejected_with_its_number(tmp_path, line, fragment):
+    rows = ["215348;0,98", "215349;4,16", line, "215351;1,5"]
+    raw = open_raw_csv(write(tmp_path, "\n".join(["id;Прибыль"] + rows) + "\n"), "money.csv")
+    typed, rejected = parse_source(raw, MONEY)
+    assert typed["customer_id"].tolist() == [215348, 215349, 215351]
+    assert rejected[["source_row", "rule"]].values.tolist() == [[4, "csv structure"]]
+    assert fragment in rejected["reason"].iloc[0]
+    assert json.loads(rejected["raw_values"].iloc[0]) == {"line": line}
+
+
+def test_a_foreign_encoded_row_is_rejected_not_guessed(tmp_path):
+    lines = ["id;Прибыль".encode(), "215348;0,98".encode(), "215349;нет".encode("cp1251"), b"215350;1,5"]
+    path = tmp_path / "money.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    raw = open_raw_csv(path, "money.csv")
+    typed, rejected = parse_source(raw, MONEY)
+    assert raw.encoding == "utf-8" and typed["customer_id"].tolist() == [215348, 215350]
+    assert rejected[["source_row", "rule"]].values.tolist() == [[3, "encoding"]]
+    assert "'215349;нет'" in rejected["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("data,fragment", [
+    ("id;Прибыль\n1;2\n".encode("utf-16-le"), "UTF-16 without a byte-order mark"),
+    ("id,Categoría\n" + "".join(f"{i},Niños pequeños\n" for i in range(9)), "which this reader does not accept"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", "binary"),
+])
+def test_an_encoding_it_cannot_read_is_named(tmp_path, data, fragment):
+    path = tmp_path / "money.csv"
+    path.write_bytes(data.encode("cp1252") if isinstance(data, str) else data)
+    with pytest.raises(ETLError) as err:
+        open_raw_csv(path, "money.csv")
+    assert err.value.rule == "encoding" and fragment in str(err.value)
