@@ -8,6 +8,7 @@ Used by ``make run`` so a fresh clone serves a dashboard with one command:
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -40,19 +41,24 @@ def warehouse_version(path: Path) -> str | None:
     return row[0] if row else None
 
 
-def stale_subjects(models_dir: Path, version: str | None) -> list[str]:
-    """Subjects whose card is missing, unreadable or for another data version."""
-    from etl.train.card import read_card  # training code is only needed when we train
-    from etl.errors import ETLError
-
+def stale_subjects(path: Path | None, models_dir: Path, version: str | None) -> list[str]:
+    """Subjects without a model for the published data: no card in the warehouse (the ETL
+    published new data, or the warehouse predates cards there), a card for another data
+    version, or a card whose pickle is gone."""
+    cards = {}
+    if path is not None and path.is_file():
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            cards = {s: json.loads(c) for s, c in con.execute("SELECT subject, card FROM model_cards").fetchall()}
+        except (duckdb.Error, ValueError):
+            cards = {}
+        finally:
+            con.close()
     stale = []
     for subject in ("carts", "customers"):
-        try:
-            if read_card(models_dir, subject).get("data_version") == version:
-                continue
-        except ETLError:
-            pass
-        stale.append(subject)
+        card = cards.get(subject, {})
+        if card.get("data_version") != version or not (models_dir / str(card.get("pickle"))).is_file():
+            stale.append(subject)
     return stale
 
 
@@ -75,7 +81,7 @@ def prepare(settings: Settings, *, sample_if_empty: bool, fast: bool = False) ->
         log.info("warehouse missing or older than the raw files: running the ETL")
         _step("ETL", ["run", "--raw", str(raw), "--warehouse", settings.warehouse_url])
     version = warehouse_version(path) if path is not None else None
-    subjects = stale_subjects(settings.models_dir, version)
+    subjects = stale_subjects(path, settings.models_dir, version)
     if subjects:
         log.info("training %s (models missing or for another data version)", ", ".join(subjects))
         args = ["train", "--warehouse", settings.warehouse_url, "--models", str(settings.models_dir)]

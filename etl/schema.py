@@ -21,6 +21,7 @@ CUSTOMER_SCORES = "customer_scores"
 CUSTOMER_CONTRIBUTIONS = "customer_contributions"
 FEATURE_IMPORTANCES = "feature_importances"
 SEGMENTS = "segments"
+MODEL_CARDS = "model_cards"
 
 # column -> DuckDB type, in the published order
 SESSIONS_COLUMNS: dict[str, str] = {
@@ -142,6 +143,13 @@ SEGMENTS_COLUMNS: dict[str, str] = {
     "offer": "VARCHAR",                 # recommended personalised offer
 }
 
+# The cards of the models whose scores a warehouse holds: the dashboard reads the card (and
+# through it the pickle) from here, so data, scores and model switch together with the file.
+MODEL_CARDS_COLUMNS: dict[str, str] = {
+    "subject": "VARCHAR",
+    "card": "VARCHAR",                  # the model card, JSON, as in models/<subject>.json
+}
+
 TABLES: dict[str, dict[str, str]] = {
     SESSIONS: SESSIONS_COLUMNS,
     CUSTOMERS: CUSTOMERS_COLUMNS,
@@ -153,6 +161,7 @@ TABLES: dict[str, dict[str, str]] = {
     CUSTOMER_CONTRIBUTIONS: CUSTOMER_CONTRIBUTIONS_COLUMNS,
     FEATURE_IMPORTANCES: FEATURE_IMPORTANCES_COLUMNS,
     SEGMENTS: SEGMENTS_COLUMNS,
+    MODEL_CARDS: MODEL_CARDS_COLUMNS,
 }
 
 # --- targets --------------------------------------------------------------------------

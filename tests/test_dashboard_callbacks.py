@@ -354,13 +354,15 @@ def test_a_tampered_model_is_refused_and_a_retrained_one_picked_up(dashboard_env
     monkeypatch.setenv("MODELS_DIR", str(folder))
     pipeline, card = models.load("customers")
     assert card["subject"] == "customers"
-    with open(folder / "customers.pkl", "ab") as handle:
+    from etl.train.card import paths
+    pickle = paths(folder, "customers")[0]
+    with open(pickle, "ab") as handle:
         handle.write(b"tampered")
     (folder / "customers.json").write_text((folder / "customers.json").read_text() + " ")  # a new card file
     with pytest.raises(Unavailable) as info:
         models.load("customers")
     assert info.value.command == "python -m etl train"
-    shutil.copyfile(dashboard_env["models"] / "customers.pkl", folder / "customers.pkl")
+    shutil.copyfile(dashboard_env["models"] / pickle.name, pickle)
     assert models.load("customers")[1]["sha256"] == card["sha256"]
 
 

@@ -224,7 +224,7 @@ def test_tampered_pickle_is_refused_before_unpickling(trained, tmp_path):
     shutil.copytree(trained["models"], models)
     marker = tmp_path / "pwned"
     import pickle
-    (models / "carts.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    cards.paths(models, "carts")[0].write_bytes(pickle.dumps(_Payload(marker)))
     with pytest.raises(ETLError) as caught:
         cards.load_model(models, "carts")
     assert caught.value.rule == "model integrity"
@@ -237,9 +237,10 @@ def test_tampered_pickle_is_refused_before_unpickling(trained, tmp_path):
 def test_a_flipped_byte_is_refused(trained, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(trained["models"], models)
-    blob = bytearray((models / "customers.pkl").read_bytes())
+    path = cards.paths(models, "customers")[0]
+    blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
-    (models / "customers.pkl").write_bytes(bytes(blob))
+    path.write_bytes(bytes(blob))
     with pytest.raises(ETLError, match="model integrity"):
         cards.load_model(models, "customers")
 
@@ -273,7 +274,7 @@ def test_missing_table(warehouse, tmp_path):
     code, err = _cli("train", "--warehouse", str(wh), "--models", str(tmp_path / "m"), "--fast")
     assert code == 2
     assert "has no table 'customers'" in err and "rule: warehouse contract" in err
-    assert not (tmp_path / "m" / "carts.pkl").exists()  # nothing trained, nothing published
+    assert not list((tmp_path / "m").glob("*.pkl"))  # nothing trained, nothing published
 
 
 def test_missing_column(warehouse, tmp_path):
@@ -297,7 +298,7 @@ def test_a_single_class_target_is_refused(warehouse, tmp_path):
 
 # --- all-or-nothing publishing -----------------------------------------------------------------
 
-def test_a_failure_late_in_the_run_publishes_nothing(trained, tmp_path, monkeypatch):
+def test_a_failure_late_in_the_run_publishes_nothing(trained, tmp_path, monkeypatch, capsys):
     wh, models = tmp_path / "wh.duckdb", tmp_path / "models"
     shutil.copyfile(trained["wh"], wh)
     shutil.copytree(trained["models"], models)
@@ -309,8 +310,9 @@ def test_a_failure_late_in_the_run_publishes_nothing(trained, tmp_path, monkeypa
 
     monkeypatch.setattr(search, "CANDIDATES", search.CANDIDATES[:1])  # a quick search is enough here
     monkeypatch.setattr(scoring, "write_importances", broken)  # after carts is trained and scored
-    with pytest.raises(OSError):
-        main(["-q", "train", "--warehouse", str(wh), "--models", str(models), "--fast", "--subject", "carts"])
+    # a full disk is told in one line (exit code 2), not a traceback
+    assert main(["-q", "train", "--warehouse", str(wh), "--models", str(models), "--fast", "--subject", "carts"]) == 2
+    assert "error: disk full" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before  # no .tmp- folder left either
     assert wh.read_bytes() == wh_before
     assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
@@ -325,3 +327,16 @@ def test_training_is_deterministic(trained, warehouse, tmp_path):
     again, first = cards.read_card(models, "customers"), cards.read_card(trained["models"], "customers")
     assert again["sha256"] == first["sha256"]  # byte-identical pickle
     assert again["metrics"] == first["metrics"] and again["holdout_ids"] == first["holdout_ids"]
+
+
+def test_the_warehouse_holds_the_cards_of_the_models_that_scored_it(trained):
+    """Data, scores and models switch together: the published warehouse names the cards (and
+    through them the content-addressed pickles) the dashboard must use."""
+    with duckdb.connect(str(trained["wh"]), read_only=True) as con:
+        held = {s: json.loads(c) for s, c in con.execute("SELECT subject, card FROM model_cards").fetchall()}
+    assert set(held) == {"carts", "customers"}
+    for subject, card in held.items():
+        assert card == cards.read_card(trained["models"], subject)
+        assert card["pickle"] == f"{subject}-{card['sha256'][:16]}.pkl"
+        model = cards.load_pickle(trained["models"], card)
+        assert hasattr(model, "predict_proba")

@@ -25,8 +25,26 @@ _RETRAIN = "run `python -m etl train`"
 
 
 def paths(models_dir: Path, subject: str) -> tuple[Path, Path]:
-    """(pickle, card) of a subject."""
-    return Path(models_dir) / f"{subject}.pkl", Path(models_dir) / f"{subject}.json"
+    """(pickle, card) of a subject as published; the pickle is the one the card names."""
+    card = Path(models_dir) / f"{subject}.json"
+    try:
+        named = json.loads(card.read_text(encoding="utf-8")).get("pickle")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    return Path(models_dir) / _safe_name(named or f"{subject}.pkl"), card
+
+
+def pickle_name(subject: str, digest: str) -> str:
+    """Pickles are named by their content: publishing one never overwrites another, so a
+    reader holding an older card (through an older warehouse) still finds its pickle."""
+    return f"{subject}-{digest[:16]}.pkl"
+
+
+def _safe_name(name: str) -> str:
+    """A card names a file in the models folder, never a path elsewhere."""
+    if Path(name).name != name or not name.endswith(".pkl"):
+        raise ETLError(name, rule="model card readable", message="names a pickle outside the models folder")
+    return name
 
 
 def read_card(models_dir: Path, subject: str) -> dict:
@@ -48,12 +66,17 @@ def read_card(models_dir: Path, subject: str) -> dict:
 
 
 def load_model(models_dir: Path, subject: str):
-    """(fitted Pipeline, card), after checking the pickle's SHA-256 against the card.
+    """(fitted Pipeline, card) as published in ``models_dir``; see :func:`load_pickle`."""
+    card = read_card(models_dir, subject)
+    return load_pickle(models_dir, card), card
+
+
+def load_pickle(models_dir: Path, card: dict):
+    """The fitted Pipeline a card names, after checking its SHA-256 against the card.
 
     Side effect: OpenMP is limited to one thread in the calling process (see below).
     """
-    card = read_card(models_dir, subject)
-    path = paths(models_dir, subject)[0]
+    path = Path(models_dir) / _safe_name(card.get("pickle") or f"{card['subject']}.pkl")
     try:
         blob = path.read_bytes()
     except OSError:
@@ -68,7 +91,7 @@ def load_model(models_dir: Path, subject: str):
     # k-means) only adds start-up and contention cost there (measured under load: 140 ms -> 25 ms
     # for one row). Limits OpenMP (not BLAS, not DuckDB) to one thread in this process.
     threadpool_limits(limits=1, user_api="openmp")
-    return model, card
+    return model
 
 
 # Models such as KNN and trees output exact 0 and 1; clipping bounds their log-odds at ±6.9 so
@@ -111,21 +134,32 @@ def _json_default(value):
 
 
 def write(folder: Path, subject: str, model, card: dict) -> dict:
-    """Pickle ``model`` and write its card (completed with sha256/model_version) into ``folder``."""
+    """Pickle ``model`` and write its card (completed with sha256, model_version and the
+    pickle's name) into ``folder``."""
     blob = pickle.dumps(model, protocol=5)
     digest = hashlib.sha256(blob).hexdigest()
-    card = {**card, "sha256": digest, "model_version": digest[:12]}
-    pkl, js = paths(folder, subject)
-    pkl.write_bytes(blob)
-    js.write_text(json.dumps(card, indent=1, ensure_ascii=False, default=_json_default), encoding="utf-8")
+    card = {**card, "sha256": digest, "model_version": digest[:12], "pickle": pickle_name(subject, digest)}
+    (Path(folder) / card["pickle"]).write_bytes(blob)
+    paths(folder, subject)[1].write_text(card_json(card), encoding="utf-8")
     return card
 
 
-def publish(folder: Path, models_dir: Path, subject: str) -> None:
-    """Move a subject's pickle and card from ``folder`` into ``models_dir`` (atomic renames).
+def card_json(card: dict) -> str:
+    return json.dumps(card, indent=1, ensure_ascii=False, default=_json_default)
 
-    Between the two renames a reader may see the new pickle with the old card; the hash
-    check then refuses to load it rather than pairing a model with the wrong card.
-    """
-    for source, target in zip(paths(folder, subject), paths(models_dir, subject)):
-        os.replace(source, target)
+
+def publish_pickle(folder: Path, models_dir: Path, card: dict) -> None:
+    """Move a card's pickle into ``models_dir``; safe at any time (a new name, see
+    :func:`pickle_name`), so it is done before the warehouse that names it is published."""
+    os.replace(Path(folder) / card["pickle"], Path(models_dir) / card["pickle"])
+
+
+def publish_card(folder: Path, models_dir: Path, subject: str, keep: int = 3) -> None:
+    """Replace ``models/<subject>.json`` (atomic rename), then delete all but the ``keep``
+    newest pickles of the subject: readers pinned to an older warehouse for a moment still
+    find theirs."""
+    os.replace(paths(folder, subject)[1], Path(models_dir) / f"{subject}.json")
+    pickles = sorted(Path(models_dir).glob(f"{subject}-*.pkl"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in pickles[keep:]:
+        old.unlink(missing_ok=True)
+    (Path(models_dir) / f"{subject}.pkl").unlink(missing_ok=True)    # the unversioned name of older releases

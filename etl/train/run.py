@@ -25,7 +25,7 @@ from sklearn.model_selection import cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from etl.errors import ETLError
-from etl.schema import ETL_RUNS, OUTCOME_LABELS, SEGMENTS, label
+from etl.schema import ETL_RUNS, MODEL_CARDS, OUTCOME_LABELS, SEGMENTS, label
 from etl.train import card as cards
 from etl.train import collinearity, dataset, evaluate, features, leakage, scoring, search, segments
 from etl.train.features import SUBJECTS, Subject
@@ -205,6 +205,16 @@ def _train_and_score(con, subject: Subject, *, data_version: str, source: str, f
     return cards.write(folder, subject.name, trained.model, card)
 
 
+def _model_cards(con, published: dict[str, dict]) -> pd.DataFrame:
+    """The cards for the ``model_cards`` table: those just trained, and those of subjects not
+    retrained this time (kept from the warehouse the staged copy started from)."""
+    rows = {name: cards.card_json(card) for name, card in published.items()}
+    if MODEL_CARDS in con.execute("SELECT table_name FROM information_schema.tables").df()["table_name"].tolist():
+        for subject, card in con.execute(f"SELECT subject, card FROM {MODEL_CARDS}").fetchall():
+            rows.setdefault(subject, card)
+    return pd.DataFrame({"subject": list(rows), "card": list(rows.values())})
+
+
 def run_training(url: str, models_dir: Path, subjects: list[str], *, offer_cost: float | None,
                  fast: bool, progress: Callable[[str], None]) -> dict[str, dict]:
     """Train ``subjects``; returns their cards. Nothing is published unless all of it succeeded."""
@@ -226,8 +236,13 @@ def run_training(url: str, models_dir: Path, subjects: list[str], *, offer_cost:
                                                 folder=tmp, offer_cost=offer_cost, fast=fast,
                                                 progress=progress)
                          for name in subjects}
+            # The warehouse is the one switch: it holds the cards of the models that scored it,
+            # and their pickles are in place before it is published.
+            write_table(con, MODEL_CARDS, _model_cards(con, published))
+            for card in published.values():
+                cards.publish_pickle(tmp, models_dir, card)
         for name in subjects:
-            cards.publish(tmp, models_dir, name)
+            cards.publish_card(tmp, models_dir, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return published
