@@ -9,19 +9,27 @@ from pathlib import Path
 import dash
 from dash import _callback as dash_callbacks
 from dash import ALL, ClientsideFunction, Input, Output, State, set_props
+from dash.exceptions import DependencyException
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from dashboard import callback_guard
 from dashboard.cache import init_cache
 from dashboard.components.alerts import error_alert, unavailable_alert
 from dashboard.components.shell import app_layout
 from dashboard.config import get_config
+from dashboard.health import register_health
+from dashboard.inputs import describe
+from dashboard.logging_setup import configure_logging, install_request_ids
 from dashboard.source import Unavailable
 from etl.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+# The largest callback request the browser sends is a chart selection of a few hundred points
+# (well under 1 MB); anything far bigger is refused (413) before it is parsed or logged.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def _on_error(err: Exception) -> None:
@@ -45,6 +53,7 @@ def _forget_unclaimed_callbacks() -> None:
 
 def create_app() -> dash.Dash:
     config = get_config()
+    configure_logging(config.log_level)
     _forget_unclaimed_callbacks()
     app = dash.Dash(
         # the package name makes Dash import the pages as dashboard.pages.<page>
@@ -59,10 +68,27 @@ def create_app() -> dash.Dash:
         suppress_callback_exceptions=True,
         on_error=_on_error,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        add_log_handler=False,  # Dash's own handler writes unbounded lines to stdout
     )
     app.layout = app_layout()  # pages are registered by now, the navigation lists them
     server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     init_cache(server, config)
+    install_request_ids(server)
+    register_health(server, config.url_prefix)
+    update_path = f"{config.url_prefix}_dash-update-component"
+
+    @server.before_request
+    def check_callback_request():
+        # Runs after Dash's own first-request hooks, so the page callbacks are in the map.
+        if request.method != "POST" or request.path != update_path:
+            return None
+        try:
+            callback_guard.check(request.get_json(), app.callback_map, config.url_prefix)
+        except callback_guard.Malformed as exc:
+            log.warning("refused a callback request: %s", exc)
+            return jsonify(message="The dashboard could not read this request."), 400
+        return None
 
     @server.after_request
     def frame_policy(response: Response) -> Response:
@@ -73,14 +99,19 @@ def create_app() -> dash.Dash:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
+    @server.errorhandler(DependencyException)
+    def unknown_component_file(_exc: DependencyException):
+        # Dash raises this for a script of an unregistered package or path: a plain 404.
+        return Response("Not found.", 404, mimetype="text/plain")
+
     @server.errorhandler(Exception)
     def unexpected(exc: Exception):
         # A request Dash itself cannot parse (crafted or truncated) ends here: a short 400
         # with a message, never a 500 page or a traceback.
         if isinstance(exc, HTTPException):
             return exc
-        if request.path.endswith("_dash-update-component"):
-            log.warning("unreadable callback request: %r", exc)
+        if request.path == update_path:
+            log.warning("unreadable callback request: %s", describe(f"{type(exc).__name__}: {exc}", 200))
             return jsonify(message="The dashboard could not read this request."), 400
         log.exception("request to %s failed", request.path)
         return Response("Shopper Insights could not answer this request; see the server log.", 500,

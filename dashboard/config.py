@@ -7,6 +7,7 @@
 | ``CACHE_DIR``     | ``data/cache``   | filesystem query cache shared by the gunicorn workers of one host |
 | ``CACHE_REDIS_URL`` | (unset)        | ``redis://host:6379/0``: use Redis instead, for several hosts |
 | ``CACHE_TIMEOUT`` | ``3600``         | seconds a cached query result is kept (keys carry the data version, so this only bounds disk use) |
+| ``LOG_LEVEL``     | ``INFO``         | ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``; every line carries the request id and is cut at 2,000 characters |
 
 Warehouse and models locations come from :func:`etl.settings.get_settings`.
 """
@@ -33,6 +34,7 @@ class DashboardConfig:
     cache_dir: Path
     cache_redis_url: str | None
     cache_timeout: int
+    log_level: str
 
 
 def normalise_prefix(value: str) -> str:
@@ -51,9 +53,19 @@ def check_frame_ancestors(value: str) -> str:
     return " ".join(sources)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
 def get_config() -> DashboardConfig:
     timeout = os.environ.get("CACHE_TIMEOUT", "3600")
-    if not timeout.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", timeout):  # not isdigit(): "²".isdigit() is true, int("²") fails
         raise ValueError(f"CACHE_TIMEOUT must be a whole number of seconds, got {timeout!r}")
     cache_dir = Path(os.environ.get("CACHE_DIR", "data/cache")).expanduser()
     return DashboardConfig(
@@ -62,4 +74,5 @@ def get_config() -> DashboardConfig:
         cache_dir=cache_dir if cache_dir.is_absolute() else PROJECT_ROOT / cache_dir,
         cache_redis_url=os.environ.get("CACHE_REDIS_URL") or None,
         cache_timeout=int(timeout),
+        log_level=check_log_level(os.environ.get("LOG_LEVEL", "INFO")),
     )

@@ -5,10 +5,9 @@ the kind the card declares (int, float, bool, category) and lies in the observed
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
-MAX_TEXT = 200
+from dashboard.inputs import number, text
 
 
 def parse_value(value: Any, spec: dict) -> tuple[Any, str | None]:
@@ -20,33 +19,39 @@ def parse_value(value: Any, spec: dict) -> tuple[Any, str | None]:
     if kind == "bool":
         if isinstance(value, bool):
             return value, None
-        text = str(value).strip().lower()[:MAX_TEXT]
-        if text in ("true", "yes", "1"):
+        word = (text(value) or (str(value) if number(value) is not None else "")).strip().lower()
+        if word in ("true", "yes", "1"):
             return True, None
-        if text in ("false", "no", "0"):
+        if word in ("false", "no", "0"):
             return False, None
         return None, f"{name}: expected yes or no."
     if kind == "category":
         for choice in spec.get("choices", []):
-            if value == choice or (isinstance(value, str) and len(value) <= MAX_TEXT and str(choice) == value):
+            if _same(value, choice) or (text(value) is not None and str(choice) == value):
                 return choice, None
         return None, f"{name}: expected one of {', '.join(str(c) for c in spec.get('choices', []))}."
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None, f"{name}: expected a number."
-    try:
-        number = float(value) if not isinstance(value, str) else float(value.strip()[:MAX_TEXT])
-    except ValueError:
-        return None, f"{name}: expected a number."
-    if not math.isfinite(number):
+    low, high = spec.get("min"), spec.get("max")
+    found = number(value)
+    if found is None:
         return None, f"{name}: expected a finite number."
     if kind == "int":
-        if not number.is_integer():
+        found = number(found, whole=True)
+        if found is None:
             return None, f"{name}: expected a whole number."
-        number = int(number)
-    low, high = spec.get("min"), spec.get("max")
-    if low is not None and high is not None and not low <= number <= high:
+    else:
+        found = float(found)
+    if low is not None and high is not None and not low <= found <= high:
         return None, f"{name}: must be between {low:g} and {high:g} (the range seen in training)."
-    return number, None
+    return found, None
+
+
+def _same(value: Any, choice: Any) -> bool:
+    """Equal and of the same kind: ``True == 1`` in Python, but a category 1 is not "yes"."""
+    if isinstance(value, bool) or isinstance(choice, bool):
+        return value is choice
+    if isinstance(value, int | float) and isinstance(choice, int | float):
+        return number(value) is not None and value == choice
+    return isinstance(value, str) and isinstance(choice, str) and value == choice
 
 
 def parse_row(values: dict[str, Any], specs: dict, features: list[str]) -> tuple[dict, dict[str, str]]:

@@ -3,7 +3,7 @@
 Every page keeps its filters in the URL (so a view is a link) and in a ``dcc.Store``. Both
 arrive from the browser, so both may hold anything: the parsers here accept whatever a
 request carries and return a valid filter plus a list of human messages for what they had
-to drop. They never raise on bad input.
+to drop. They never raise on bad input: every value goes through :mod:`dashboard.inputs`.
 
 Query string keys: ``segment=0,2``, ``details=yes``, ``tier=premium``, ``consent=no``,
 ``category=kids-goods,home-textiles`` and, for ranges, the column name itself:
@@ -11,16 +11,14 @@ Query string keys: ``segment=0,2``, ``details=yes``, ``tier=premium``, ``consent
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from dashboard.inputs import describe, first, matching, number, scalar_text
 from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS, label
-
-MAX_TEXT = 200  # longer values are not filters, whatever they are
 
 CART_RANGE_COLUMNS = ("session_activity_count", "items_added", "items_removed", "cart_views",
                       "checkout_initiated", "cart_item_views", "customer_logins", "pages_viewed")
@@ -31,7 +29,7 @@ CUSTOMER_RANGE_COLUMNS = ("marketing_6m", "marketing_this_month", "tenure_days",
                           "pages_per_visit", "revenue_2m_ago", "revenue_last_month",
                           "revenue_this_month", "minutes_last_month", "minutes_this_month",
                           "profit")
-_NUMBER = r"\d+(?:\.\d+)?"
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"  # ASCII digits: \d would also take "٣", and isdigit() "²"
 _RANGE = re.compile(rf"^\s*({_NUMBER})?\s*-\s*({_NUMBER})?\s*$")
 
 
@@ -193,13 +191,8 @@ def query_string(*parts: Mapping[str, str]) -> str:
 
 
 def _text(value: Any) -> str | None:
-    """One string from a query/store value (first of a list); None for anything else."""
-    if isinstance(value, list | tuple) and value:
-        value = value[0]
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = str(value)
-    return text if len(text) <= MAX_TEXT else None
+    """One printable string from a query/store value (first of a list); None for anything else."""
+    return scalar_text(first(value))
 
 
 def _items(value: Any) -> list[str] | None:
@@ -232,7 +225,7 @@ def parse_yes_no(value: Any, key: str, problems: list[str]) -> bool | None:
         return True
     if text is not None and text.lower() in ("no", "false", "0"):
         return False
-    problems.append(f"Ignored {key}={_show(value)}: expected yes or no.")
+    problems.append(f"Ignored {key}={describe(value)}: expected yes or no.")
     return None
 
 
@@ -240,34 +233,29 @@ def parse_range(value: Any, key: str, problems: list[str], bounds: tuple[float, 
     """``"1-5"``, ``"3-"``, ``[1, 5]`` -> Range; garbage -> None and a message."""
     if value is None or value == "":
         return None
-    lo = hi = None
     if isinstance(value, list | tuple) and len(value) == 2 and all(
             v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value):
-        lo, hi = value
+        ends = list(value)
     else:
         text = _text(value)
         match = _RANGE.match(text) if text is not None else None
         if not match or (match.group(1) is None and match.group(2) is None):
-            problems.append(f"Ignored {key}={_show(value)}: expected a range such as 1-5 or 3- (open above).")
+            problems.append(f"Ignored {key}={describe(value)}: expected a range such as 1-5 or 3- (open above).")
             return None
-        lo, hi = (float(g) if g is not None else None for g in match.groups())
-    if any(v is not None and not math.isfinite(v) for v in (lo, hi)):
-        problems.append(f"Ignored {key}={_show(value)}: the range must be finite numbers.")
+        ends = list(match.groups())
+    lo, hi = (None if v is None else number(v) for v in ends)
+    if (lo is None) != (ends[0] is None) or (hi is None) != (ends[1] is None):
+        problems.append(f"Ignored {key}={describe(value)}: the range must be finite numbers of a sane size.")
         return None
     if lo is not None and hi is not None and lo > hi:
-        problems.append(f"Ignored {key}={_show(value)}: the lower end is above the upper end.")
+        problems.append(f"Ignored {key}={describe(value)}: the lower end is above the upper end.")
         return None
     if bounds is not None:
         low, high = bounds
         if (lo is not None and lo > high) or (hi is not None and hi < low):
-            problems.append(f"Ignored {key}={_show(value)}: outside the data's range {_num(low)}–{_num(high)}.")
+            problems.append(f"Ignored {key}={describe(value)}: outside the data's range {_num(low)}–{_num(high)}.")
             return None
     return Range(None if lo is None else float(lo), None if hi is None else float(hi))
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def _set_range(ranges: tuple[tuple[str, Range], ...], column: str, value: Range | None) -> tuple[tuple[str, Range], ...]:
@@ -288,14 +276,15 @@ def _ranges(query: Mapping[str, Any], columns: Iterable[str], problems: list[str
 def parse_segments(value: Any, problems: list[str]) -> tuple[int, ...]:
     items = _items(value)
     if items is None:
-        problems.append(f"Ignored segment={_show(value)}: expected customer types such as 0,2.")
+        problems.append(f"Ignored segment={describe(value)}: expected customer types such as 0,2.")
         return ()
     chosen = set()
     for item in items:
-        if item.isdigit() and int(item) in CUSTOMER_SEGMENT_TYPES:
-            chosen.add(int(item))
+        found = number(item, whole=True)
+        if found in CUSTOMER_SEGMENT_TYPES:
+            chosen.add(found)
         else:
-            problems.append(f"Ignored customer type {_show(item)}: the types are "
+            problems.append(f"Ignored customer type {describe(item)}: the types are "
                             + ", ".join(str(s) for s in CUSTOMER_SEGMENT_TYPES) + ".")
     return tuple(sorted(chosen)) if len(chosen) < len(CUSTOMER_SEGMENT_TYPES) else ()
 
@@ -304,14 +293,14 @@ def parse_choices(value: Any, key: str, allowed: Mapping[str, str], problems: li
     """Values from ``allowed`` (key -> warehouse value); keys or warehouse values accepted."""
     items = _items(value)
     if items is None:
-        problems.append(f"Ignored {key}={_show(value)}: expected a comma-separated list.")
+        problems.append(f"Ignored {key}={describe(value)}: expected a comma-separated list.")
         return ()
     reverse = {v.lower(): v for v in allowed.values()}
     chosen = []
     for item in items:
         found = allowed.get(item.lower()) or reverse.get(item.lower())
         if found is None:
-            problems.append(f"Ignored {key} {_show(item)}: expected one of {', '.join(allowed)}.")
+            problems.append(f"Ignored {key} {describe(item)}: expected one of {', '.join(allowed)}.")
         elif found not in chosen:
             chosen.append(found)
     return tuple(sorted(chosen)) if len(chosen) < len(set(allowed.values())) else ()
@@ -344,20 +333,14 @@ def parse_customer_filters(query: Mapping[str, Any] | None) -> tuple[CustomerFil
 def parse_threshold(value: Any, key: str, low: float, high: float, problems: list[str]) -> float | None:
     if value is None or value == "":
         return None
-    number = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        text = _text(value)
-        if text is not None and re.fullmatch(_NUMBER, text.strip()):
-            number = float(text)
-    if number is None or not math.isfinite(number) or not low <= number <= high:
-        problems.append(f"Ignored {key}={_show(value)}: expected a number from {_num(low)} to {_num(high)}.")
+    found = number(first(value), low, high)
+    if found is None:
+        problems.append(f"Ignored {key}={describe(value)}: expected a number from {_num(low)} to {_num(high)}.")
         return None
-    return number
+    return float(found)
 
 
-_SEGMENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_SEGMENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 def parse_segment_view(query: Mapping[str, Any] | None) -> tuple[SegmentView, list[str]]:
@@ -366,11 +349,9 @@ def parse_segment_view(query: Mapping[str, Any] | None) -> tuple[SegmentView, li
     segment = query.get("segment")
     segment_id = None
     if segment not in (None, "", "all"):
-        text = _text(segment)
-        if text is not None and _SEGMENT_ID.match(text):
-            segment_id = text
-        else:
-            problems.append(f"Ignored segment={_show(segment)}: not a segment id.")
+        segment_id = matching(first(segment), _SEGMENT_ID)
+        if segment_id is None:
+            problems.append(f"Ignored segment={describe(segment)}: not a segment id.")
     view = SegmentView(
         segment=segment_id,
         min_promo=parse_threshold(query.get("promo"), "promo", 0, 1, problems),
@@ -409,10 +390,8 @@ def range_from_points(points: list[list], column: str) -> Range | None:
     for custom in points:
         if len(custom) < 3 or custom[0] != column:
             continue
-        lo, hi = custom[1], custom[2]
-        if not isinstance(lo, int | float) or isinstance(lo, bool) or not math.isfinite(lo):
-            continue
-        if hi is not None and (not isinstance(hi, int | float) or isinstance(hi, bool) or not math.isfinite(hi)):
+        lo, hi = number(custom[1]), None if custom[2] is None else number(custom[2])
+        if lo is None or (hi is None and custom[2] is not None):
             continue
         los.append(float(lo))
         his.append(None if hi is None else float(hi))

@@ -10,6 +10,7 @@ from dashboard import figures
 from dashboard.components.alerts import guarded_layout, problems_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.filters import parse_threshold, query_string
+from dashboard.inputs import choice, first
 from dashboard.models import read_card
 from dashboard.queries import confusion, latest_run
 
@@ -21,7 +22,7 @@ SUBJECT_NAMES = {"carts": "Cart abandonment", "customers": "Customer decline"}
 
 
 def _subject(value) -> str:
-    return value if value in SUBJECT_NAMES else "carts"
+    return choice(first(value), SUBJECT_NAMES) or "carts"
 
 
 def _rates(counts: dict) -> dict:

@@ -20,6 +20,7 @@ from dashboard.components.cards import graph_card, page_header
 from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
+from dashboard.inputs import choice, first, number, text
 from dashboard.models import load, score
 from dashboard.queries import example_ids, subject_row
 from etl.schema import OUTCOME_LABELS, label
@@ -33,17 +34,17 @@ FIELD = "wi-feature"
 
 
 def _subject(value) -> str:
-    return value if value in SUBJECT_NAMES else "customers"
+    return choice(first(value), SUBJECT_NAMES) or "customers"
 
 
 def _start_id(subject: str, value):
-    """A row id from the URL/form: customer ids are integers, session ids are text."""
-    if value is None or value == "" or isinstance(value, bool | list | dict):
-        return None
-    text = str(value).strip()[:100]
+    """A row id from the URL/form: customer ids are whole numbers, session ids printable text
+    (never a NUL byte or a control character: the id ends up in a query)."""
+    value = first(value)
     if subject == "customers":
-        return int(text) if text.isdigit() else None
-    return text or None
+        return number(value.strip() if isinstance(value, str) else value, low=0, whole=True)
+    found = text(value, limit=100)
+    return (found.strip() or None) if found is not None else None
 
 
 def _row_values(subject: str, start, features: list[str]) -> tuple[dict, str | None]:
@@ -236,8 +237,9 @@ def load_row(_clicks, _submit, start_value, subject_value):
 
 
 def _form_values() -> dict:
+    # the request's shape was checked against the callback graph (dashboard/callback_guard.py)
     entries = ctx.inputs_list[0] if ctx.inputs_list else []
-    values = {e["id"].get("name"): e.get("value") for e in entries if isinstance(e.get("id"), dict)}
+    values = {e["id"]["name"]: e.get("value") for e in entries}
     if not values:
         raise PreventUpdate
     return values
