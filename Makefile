@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8050
-# gunicorn's rule of thumb: 2 x cores + 1 synchronous workers.
+# gunicorn's rule of thumb: 2 x cores + 1 synchronous workers (gunicorn.conf.py explains the
+# other server settings and reads HOST, PORT, WORKERS and LOG_LEVEL from the environment).
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
 ROWS      ?= 1000000
 BENCH_OUT ?= benchmarks/results/bench-$(ROWS).json
@@ -19,7 +20,7 @@ help:
 	@echo "make test       set up and run the whole test suite (incl. browser tests)"
 	@echo "make test-fast  the suite without browser tests"
 	@echo "make bench ROWS=N BENCH_OUT=path.json   benchmark at N sessions"
-	@echo "make loadtest   load test with gunicorn on loopback"
+	@echo "make loadtest   load test with gunicorn on loopback (steady, worker killed, data refreshed)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +41,7 @@ prepare: $(VENV)/.runtime
 	$(BIN)/python -m etl prepare
 
 run: prepare
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:server
+	WORKERS=$(WORKERS) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:server
 
 # Debian's chromium for the browser tests (no browser download is possible offline).
 browser-deps:
@@ -59,7 +60,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --out $(BENCH_OUT)
 
 loadtest: $(VENV)/.dev
-	$(BIN)/python -m benchmarks.loadtest
+	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache data/warehouse.duckdb data/cache

@@ -1,58 +1,115 @@
 """Locust users replaying recorded dashboard callback requests (see benchmarks/loadtest.py).
 
 ``LOADTEST_PAYLOADS`` names a JSON file: ``[{"name": ..., "path": ..., "body": {...}}, ...]``,
-the exact bodies the browser sends for carts filter changes and what-if feature changes,
-recorded and checked (HTTP 200) through Flask's test client before the run. Users have no
-think time: 50 users = 50 requests in flight at any moment (a closed loop). 3 of 4 requests
-are carts filter changes, 1 of 4 a what-if.
+the exact bodies the browser sends for carts filter changes and what-if feature changes (and,
+in the refresh run, page opens), recorded and checked (HTTP 200) through Flask's test client
+before the run. Users have no think time: 50 users = 50 requests in flight at any moment (a
+closed loop). Weights: 3 carts filter changes : 1 what-if (: 1 page open when there are any).
+
+A request fails on an HTTP error, a body that is not a Dash answer, or the app's own message
+that it could not answer (the error alert, or a page's "Not available yet" / error notice).
+
+``LOADTEST_ANSWERS`` (the refresh run, benchmarks/refresh.py): every response body is also
+hashed, and per payload each distinct body is kept once with its count and the first and last
+time it was sent and received; written to that file when locust quits, so each answer can be
+compared afterwards with the old and the new data's answer.
 
     locust -f benchmarks/locustfile.py --headless -u 50 -r 50 -t 30s --host http://127.0.0.1:PORT
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
+import time
+from pathlib import Path
 
-from locust import constant, task
+from locust import constant, events
 from locust.contrib.fasthttp import FastHttpUser
 
+CARTS, WHAT_IF, PAGE = "carts filter change", "what-if", "page open"
 _PAYLOADS = json.loads(open(os.environ["LOADTEST_PAYLOADS"], encoding="utf-8").read())
-_BY_NAME: dict[str, list[dict]] = {}
-for _p in _PAYLOADS:
-    _BY_NAME.setdefault(_p["name"], []).append(_p)
+_BY_NAME: dict[str, list[tuple[int, dict]]] = {}
+for _i, _p in enumerate(_PAYLOADS):
+    _BY_NAME.setdefault(_p["name"], []).append((_i, _p))
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# the page-level messages of dashboard/components/alerts.py (class names in the JSON)
+_NOT_ANSWERED = (b'"unavailable"', b'"page-error"')
+MAX_BODIES = 20  # distinct bodies kept per payload (more would be counted, not kept)
+_SEEN: dict[int, dict[str, dict]] = {}
+
+
+def _note(index: int, body: bytes, problem: str | None, sent: float, received: float) -> None:
+    digest = hashlib.sha256(body).hexdigest()[:20]
+    bodies = _SEEN.setdefault(index, {})
+    entry = bodies.get(digest)
+    if entry is None:
+        entry = bodies[digest] = {"count": 0, "problem": problem, "first_sent": sent, "last_sent": sent,
+                                  "first_received": received, "last_received": received,
+                                  "body": body.decode("utf-8", errors="replace") if len(bodies) < MAX_BODIES else None}
+    entry["count"] += 1
+    entry["first_sent"], entry["last_sent"] = min(entry["first_sent"], sent), max(entry["last_sent"], sent)
+    entry["first_received"] = min(entry["first_received"], received)
+    entry["last_received"] = max(entry["last_received"], received)
+
+
+@events.quitting.add_listener
+def _write_answers(**_kwargs) -> None:
+    path = os.environ.get("LOADTEST_ANSWERS")
+    if path:
+        Path(path).write_text(json.dumps(_SEEN))
+
+
+def check(status: int, text: bytes) -> str | None:
+    """Why a response is a failure, or None."""
+    if status != 200:
+        return f"HTTP {status}"
+    if b'"multi"' not in text[:200] and b'"response"' not in text:
+        return "not a Dash callback response"
+    if b'"app-error"' in text:
+        return "the app reported an error"
+    if any(marker in text for marker in _NOT_ANSWERED):
+        return "the page says it cannot be shown"
+    return None
+
+
+def _carts(user) -> None:
+    user.send(CARTS)
+
+
+def _what_if(user) -> None:
+    user.send(WHAT_IF)
+
+
+def _page(user) -> None:
+    user.send(PAGE)
 
 
 class DashboardUser(FastHttpUser):
+    # task weights; locust turns the dict into its task list when the class is created
+    tasks = {_carts: 3, _what_if: 1, **({_page: 1} if PAGE in _BY_NAME else {})}
     wait_time = constant(0)
     connection_timeout = 10.0
     network_timeout = 30.0
 
     def on_start(self) -> None:
         self.position = random.randrange(10_000)
-        self.encoded = {name: [(p["name"], p["path"], json.dumps(p["body"]).encode()) for p in items]
+        self.encoded = {name: [(i, p["path"], json.dumps(p["body"]).encode()) for i, p in items]
                         for name, items in _BY_NAME.items()}
+        self.keep = bool(os.environ.get("LOADTEST_ANSWERS"))
 
-    def _send(self, name: str) -> None:
-        items = self.encoded.get(name) or next(iter(self.encoded.values()))  # no models: carts only
+    def send(self, name: str) -> None:
+        items = self.encoded.get(name) or self.encoded[CARTS]  # no models: carts only
         self.position += 1
-        name, path, body = items[self.position % len(items)]
+        index, path, body = items[self.position % len(items)]
+        sent = time.time()
         with self.client.post(path, data=body, headers=_HEADERS, name=name, catch_response=True) as response:
             text = response.content or b""
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}")
-            elif b'"multi"' not in text[:200] and b'"response"' not in text:
-                response.failure("not a Dash callback response")
-            elif b'"app-error"' in text:
-                response.failure("the app reported an error")
+            problem = check(response.status_code, text)
+            if self.keep:
+                _note(index, text, problem, sent, time.time())
+            if problem:
+                response.failure(problem)
             else:
                 response.success()
-
-    @task(3)
-    def carts_filter_change(self) -> None:
-        self._send("carts filter change")
-
-    @task(1)
-    def what_if(self) -> None:
-        self._send("what-if")
