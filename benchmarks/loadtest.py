@@ -18,9 +18,9 @@ worker is killed, while the data and models are refreshed, and while publishes c
    failures from locust's CSV; CPU seconds used by gunicorn and by locust (same 2 cores).
 5. Again, with SIGKILL to one worker half way: failures, and how long the master took to
    replace the worker.
-6. Again, while ``python -m etl run`` publishes other data and ``python -m etl train`` new
-   models into the served files: failed requests, and every answer checked to be the old
-   data's or the new data's, never a mix (:mod:`benchmarks.refresh`).
+6. Again, while ``python -m etl refresh`` publishes other data with its new models into the
+   served files: failed requests, and every answer checked to be the old data's or the new
+   data's, never a mix (:mod:`benchmarks.refresh`).
 7. Again, while two complete builds (A, B) are published alternately every 0.5 s: the same
    checks, for requests that overlap a publish (:mod:`benchmarks.storm`).
 

@@ -32,15 +32,21 @@ SUBJECTS = ("carts", "customers")
 
 
 def publish(build: workload.Workload, warehouse: Path, models: Path) -> None:
-    """``build``'s warehouse and models into the served files, by renames as the CLI does."""
+    """``build``'s release into the served files, in the order training publishes: its
+    (content-addressed) pickles, then the warehouse that names them (the switch), then the
+    JSON cards."""
+    for pickle in build.models_dir.glob("*-*.pkl"):
+        if not (models / pickle.name).exists():
+            staged = models / f".{pickle.name}.storm-tmp"
+            shutil.copyfile(pickle, staged)
+            os.replace(staged, models / pickle.name)
     tmp = warehouse.with_name(warehouse.name + ".storm-tmp")
     shutil.copyfile(build.warehouse, tmp)
     os.replace(tmp, warehouse)
     for subject in SUBJECTS:
-        for ext in (".pkl", ".json"):  # pickle first, then its card (etl.train.card.publish)
-            staged = models / f".{subject}{ext}.storm-tmp"
-            shutil.copyfile(build.models_dir / f"{subject}{ext}", staged)
-            os.replace(staged, models / f"{subject}{ext}")
+        staged = models / f".{subject}.json.storm-tmp"
+        shutil.copyfile(build.models_dir / f"{subject}.json", staged)
+        os.replace(staged, models / f"{subject}.json")
 
 
 def storm(a: workload.Workload, b: workload.Workload, warehouse: Path, models: Path,

@@ -160,8 +160,10 @@ def prepare(rows: int | None, seed: int = 42, customers: int | None = None, work
         _save(meta_path, meta)
 
     if models_dir is None:
+        from etl.prepare import stale_subjects, warehouse_version
+
         models_dir = folder / "models"
-        if not (models_dir / "carts.json").exists():
+        if stale_subjects(warehouse, models_dir, warehouse_version(warehouse)):
             subjects = train_subjects or ["carts", "customers"]
             log(f"training ({', '.join(subjects)}, --fast; not part of any timing) ...")
             argv = [py, "-m", "etl", "-q", "train", "--fast", "--warehouse", str(warehouse),
@@ -173,7 +175,25 @@ def prepare(rows: int | None, seed: int = 42, customers: int | None = None, work
             meta["train"] = {"seconds": round(measured.seconds, 1), "peak_rss_mb": round(measured.peak_rss_mb),
                              "subjects": subjects, "fast": True}
             _save(meta_path, meta)
+    else:
+        _attach_cards(warehouse, Path(models_dir))
     return Workload(key, folder, raw, warehouse, Path(models_dir), meta)
+
+
+def _attach_cards(warehouse: Path, models_dir: Path) -> None:
+    """``--models DIR``: put the cards of those models into the benchmark's own warehouse, as
+    training would (the dashboard takes a release's models from its warehouse). Their scores
+    are not written: the benchmark times filter changes and the what-if, not the score pages."""
+    import duckdb
+
+    from etl.schema import MODEL_CARDS
+    from etl.train.card import card_json, read_card
+
+    rows = [(s, card_json(read_card(models_dir, s))) for s in ("carts", "customers")
+            if (models_dir / f"{s}.json").exists()]
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"CREATE OR REPLACE TABLE {MODEL_CARDS} (subject VARCHAR, card VARCHAR)")
+        con.executemany(f"INSERT INTO {MODEL_CARDS} VALUES (?, ?)", rows)
 
 
 def _timed_etl(raw: Path, warehouse: Path, folder: Path) -> dict:

@@ -13,7 +13,7 @@ from dash.exceptions import DependencyException
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard import callback_guard
+from dashboard import callback_guard, release
 from dashboard.cache import init_cache
 from dashboard.components.alerts import error_alert, unavailable_alert
 from dashboard.components.shell import app_layout
@@ -75,6 +75,7 @@ def create_app() -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     init_cache(server, config)
     install_request_ids(server)
+    release.install(server)
     register_health(server, config.url_prefix)
     update_path = f"{config.url_prefix}_dash-update-component"
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import threading
 from dataclasses import dataclass
 
 import ibis
@@ -33,7 +32,8 @@ import pyarrow.compute as pc
 
 from dashboard.cache import build_lock, memoized
 from dashboard.filters import CART_CUBE_RANGES, CART_RANGE_COLUMNS, Range
-from dashboard.source import data_version, table
+from dashboard.release import pinned
+from dashboard.source import table
 from etl.schema import SESSIONS
 
 OTHER_BEHAVIOURS = tuple(c for c in CART_RANGE_COLUMNS if c not in CART_CUBE_RANGES)
@@ -90,18 +90,10 @@ def cart_bins() -> dict[str, Bins]:
     statistics, a percentile takes seconds on 10 M rows); the log-like edges keep the tail to
     a few buckets.
 
-    Held in this process per data version, like the cube (a filter change asks for them about
-    ten times; a query each would cost more than the rest of the change): a refreshed
-    warehouse has a new version, so its bins are recomputed, never served stale."""
-    version = data_version()
-    with _bins_lock:
-        if _held_bins["version"] != version:
-            _held_bins["bins"], _held_bins["version"] = _shared_cart_bins(), version
-        return _held_bins["bins"]
-
-
-_bins_lock = threading.Lock()
-_held_bins: dict = {"version": None, "bins": None}
+    Held with the release, like the cube (a filter change asks for them about ten times; a
+    query each would cost more than the rest of the change): a refreshed warehouse is a new
+    release, so its bins are recomputed, never served stale or mixed with another's cube."""
+    return pinned().derived("cart-bins", _shared_cart_bins)
 
 
 @memoized()
@@ -172,15 +164,11 @@ def _shared_cube() -> Cube:  # one worker builds it, the others read it from the
     return build(table(SESSIONS))
 
 
-_lock = threading.Lock()
-_held: dict = {"version": None, "cube": None}
-
-
 def cube() -> Cube:
-    """This process's copy of the cube for the current data version."""
-    version = data_version()
-    with _lock:
-        if _held["version"] != version:
-            with build_lock("cart-cube"):
-                _held["cube"], _held["version"] = _shared_cube(), version
-        return _held["cube"]
+    """This process's copy of the cube of the pinned release (one worker of the host builds
+    it, the others wait and read it from the query cache)."""
+    def shared() -> Cube:
+        with build_lock("cart-cube"):
+            return _shared_cube()
+
+    return pinned().derived("cart-cube", shared)

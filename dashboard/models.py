@@ -1,23 +1,21 @@
 """Trained models as the dashboard uses them: cards, integrity-checked pipelines, predictions.
 
-A loaded pipeline is kept per worker process and keyed by its card file's mtime and size, so
-a retrained model is picked up on the next request (no restart) and never mixed with an old
-card. That is a per-process cache of a file, not per-user state.
+The card comes from the warehouse this request reads (:mod:`dashboard.release`), so a model
+is never paired with another release's data; its pickle is loaded once per process (by
+hash) after the SHA-256 check, and a retrained model arrives with the next warehouse.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pandas as pd
 
-from dashboard.source import RUN_TRAIN, Unavailable
+from dashboard import release
+from dashboard.release import RUN_TRAIN, Unavailable
 from etl.errors import ETLError
 from etl.settings import get_settings
 
 SUBJECTS = ("carts", "customers")
-_lock = threading.Lock()
-_loaded: dict[str, tuple[str, object, dict]] = {}
 
 
 def _card_module():
@@ -32,38 +30,25 @@ def models_dir() -> Path:
     return get_settings().models_dir
 
 
-def card_stamp(subject: str) -> str:
-    """Changes whenever the card is rewritten; 'none' when there is no card."""
-    try:
-        stat = (models_dir() / f"{subject}.json").stat()
-    except OSError:
-        return "none"
-    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
-
-
 def read_card(subject: str) -> dict:
+    """The card of the model that scored the data this request reads."""
     if subject not in SUBJECTS:
         raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
+    return release.pinned().card(subject)
+
+
+def _load_pickle(card: dict) -> object:
     try:
-        return _card_module().read_card(models_dir(), subject)
+        return _card_module().load_pickle(models_dir(), card)
     except ETLError as exc:
-        raise Unavailable(f"No usable model for {subject}: {exc}", RUN_TRAIN) from None
+        raise Unavailable(f"No usable model for {card.get('subject')}: {exc}", RUN_TRAIN) from None
 
 
 def load(subject: str) -> tuple[object, dict]:
     """(fitted pipeline, card) for ``subject``; Unavailable with what to run otherwise."""
-    stamp = card_stamp(subject)
-    with _lock:
-        held = _loaded.get(subject)
-        if held is not None and held[0] == stamp:
-            return held[1], held[2]
-    try:
-        pipeline, card = _card_module().load_model(models_dir(), subject)
-    except ETLError as exc:
-        raise Unavailable(f"No usable model for {subject}: {exc}", RUN_TRAIN) from None
-    with _lock:
-        _loaded[subject] = (stamp, pipeline, card)
-    return pipeline, card
+    if subject not in SUBJECTS:
+        raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
+    return release.model(subject, _load_pickle)
 
 
 def predict(subject: str, rows: pd.DataFrame) -> pd.Series:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m etl run | sample | train | prepare``.
+"""Command line: ``python -m etl run | sample | train | refresh | prepare``.
 
 Exit code 0 only on success. Unusable input prints one line naming file, column, row and
 rule (no traceback) and exits 2; progress goes to stderr.
@@ -55,6 +55,12 @@ def _train(args: argparse.Namespace) -> int:
     return train_command(args)
 
 
+def _refresh(args: argparse.Namespace) -> int:
+    from etl.train.cli import refresh_command
+
+    return refresh_command(args)
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from etl.prepare import prepare
 
@@ -88,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cost of one retention offer, in profit units, for the profit-aware threshold")
     train.add_argument("--fast", action="store_true", help="small search grids (for tests and demos)")
     train.set_defaults(func=_train)
+    refresh = sub.add_parser("refresh", help="run + train, published together: served data never lacks its models")
+    refresh.add_argument("--raw", help="raw folder (default: $RAW_DIR or data/raw)")
+    refresh.add_argument("--warehouse", help="warehouse URL or path (default: $WAREHOUSE_URL)")
+    refresh.add_argument("--models", help="models folder (default: $MODELS_DIR or models)")
+    refresh.add_argument("--offer-cost", type=float, default=None, help="as for train")
+    refresh.add_argument("--fast", action="store_true", help="small search grids (for tests and demos)")
+    refresh.set_defaults(func=_refresh)
     prepare = sub.add_parser("prepare", help="sample data, ETL and training, each only when missing or stale")
     prepare.add_argument("--fast", action="store_true", help="train with small search grids when training is needed")
     prepare.set_defaults(func=_prepare)

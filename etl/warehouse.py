@@ -53,7 +53,14 @@ def connect(url: str) -> ibis.BaseBackend:
     if not path.is_file():
         raise ETLError(str(path), rule="warehouse present",
                        message="does not exist; run `python -m etl run` first")
-    return ibis.duckdb.connect(str(path), read_only=True)
+    # Attached to a private in-memory database, not opened by path: DuckDB hands every
+    # connect() of a path already open in the process the same database instance, which
+    # after a publish (a new file renamed over the old) would still be the old file.
+    con = ibis.duckdb.connect()
+    quoted = str(path).replace("'", "''")
+    con.raw_sql(f"ATTACH '{quoted}' AS warehouse (READ_ONLY)")
+    con.raw_sql("USE warehouse")
+    return con
 
 
 def require_tables(con: ibis.BaseBackend, url: str, tables: list[str]) -> None:

@@ -347,23 +347,26 @@ def test_a_tampered_model_is_refused_and_a_retrained_one_picked_up(dashboard_env
     import shutil
 
     from dashboard import models
+    from dashboard.app import create_app
     from dashboard.source import Unavailable
+    from etl.train.card import paths
 
     folder = tmp_path / "models"
     shutil.copytree(dashboard_env["models"], folder)
     monkeypatch.setenv("MODELS_DIR", str(folder))
-    pipeline, card = models.load("customers")
-    assert card["subject"] == "customers"
-    from etl.train.card import paths
     pickle = paths(folder, "customers")[0]
     with open(pickle, "ab") as handle:
         handle.write(b"tampered")
-    (folder / "customers.json").write_text((folder / "customers.json").read_text() + " ")  # a new card file
-    with pytest.raises(Unavailable) as info:
-        models.load("customers")
-    assert info.value.command == "python -m etl train"
+    server = create_app().server                    # a process of its own: nothing loaded yet
+    with server.test_request_context("/"):
+        with pytest.raises(Unavailable) as info:
+            models.load("customers")
+        assert info.value.command == "python -m etl train" and "integrity" in info.value.message
+        assert models.load("carts")[1]["subject"] == "carts"        # the other model still loads
     shutil.copyfile(dashboard_env["models"] / pickle.name, pickle)
-    assert models.load("customers")[1]["sha256"] == card["sha256"]
+    with server.test_request_context("/"):
+        pipeline, card = models.load("customers")
+        assert card["sha256"] == models.read_card("customers")["sha256"] and hasattr(pipeline, "predict_proba")
 
 
 def test_an_unreachable_redis_cache_degrades_to_uncached(dashboard_env, monkeypatch):

@@ -201,22 +201,47 @@ def test_cache_is_keyed_by_data_version(app_context, dashboard_env, tmp_path, mo
     cache.clear()
 
 
-def test_cart_bins_are_held_per_data_version(dashboard_env, monkeypatch):
-    """One query per data version, not one per call; a new version recomputes them."""
-    from dashboard import cart_cube
-    from dashboard.source import data_version
+def test_cart_bins_are_held_per_release(dashboard_env, monkeypatch, tmp_path):
+    """One query per published warehouse, not one per call; a new publish recomputes them."""
+    import os
+    import shutil
 
+    from dashboard import cart_cube
+
+    served = tmp_path / "served.duckdb"
+    shutil.copyfile(dashboard_env["scored"], served)
+    monkeypatch.setenv("WAREHOUSE_URL", str(served))
     calls = []
     shared = cart_cube._shared_cart_bins
     monkeypatch.setattr(cart_cube, "_shared_cart_bins", lambda: calls.append(1) or shared())
-    version = data_version()
-    monkeypatch.setattr(cart_cube, "data_version", lambda: version)
     first = cart_bins()
-    assert cart_bins() is first and len(calls) <= 1
-    before = len(calls)
-    monkeypatch.setattr(cart_cube, "data_version", lambda: replace(version, stamp=version.stamp + "-new"))
-    assert cart_bins() == first and len(calls) == before + 1  # recomputed for the new version
-    assert cart_bins() is cart_bins() and len(calls) == before + 1
+    assert cart_bins() is first and len(calls) == 1
+    shutil.copyfile(dashboard_env["scored"], tmp_path / "new.duckdb")
+    os.replace(tmp_path / "new.duckdb", served)                  # a publish: a new file, same data
+    assert cart_bins() == first and cart_bins() is not first and len(calls) == 2
+    assert cart_bins() is cart_bins() and len(calls) == 2
+
+
+def test_one_request_reads_one_release_whatever_is_published_meanwhile(dashboard_env, monkeypatch, tmp_path):
+    """A publish in the middle of a request changes nothing for it; the next request sees it."""
+    import os
+    import shutil
+
+    from dashboard.app import create_app
+    from dashboard.source import data_version
+
+    served = tmp_path / "served.duckdb"
+    shutil.copyfile(dashboard_env["scored"], served)
+    monkeypatch.setenv("WAREHOUSE_URL", str(served))
+    app = create_app()
+    with app.server.test_request_context("/"):
+        before, outcomes = data_version(), q.cart_outcomes(CartFilters())
+        shutil.copyfile(dashboard_env["plain"], tmp_path / "new.duckdb")   # new data, no models
+        os.replace(tmp_path / "new.duckdb", served)
+        assert data_version() == before and q.cart_outcomes(CartFilters()).equals(outcomes)
+        assert q.customer_kpis(CustomerFilters()) is not None              # still reads the old file
+    with app.server.test_request_context("/"):
+        assert data_version() != before
 
 
 def test_cart_page_matches_the_separate_queries(dashboard_env):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -58,4 +59,39 @@ def train_command(args: argparse.Namespace) -> int:
                          progress=log.info)
     print(summary_table(cards))
     print(f"\nmodels in {models_dir}, scores in {url} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def refresh_command(args: argparse.Namespace) -> int:
+    """``python -m etl refresh``: the ETL and training into a private copy, published once.
+
+    ``run`` then ``train`` publish twice, and between the two the served warehouse holds the
+    new data without scores or models (the model pages say so until training ends, minutes
+    at 10 M rows). Here the ETL publishes into a staging file next to the warehouse, training
+    adds its scores and model cards to that file (the pickles are placed on the way, under
+    new names), and one rename makes the new data and its models current together.
+    """
+    from etl.pipeline import run_pipeline
+    from etl.train.run import run_training
+    from etl.warehouse import duckdb_path
+
+    settings = get_settings()
+    url = args.warehouse or settings.warehouse_url
+    target = duckdb_path(url)
+    if target is None:
+        raise ValueError("refresh publishes a DuckDB warehouse; point --warehouse at a .duckdb file")
+    models_dir = Path(args.models) if args.models else settings.models_dir
+    staging = target.with_name(f"{target.name}.refresh-{os.getpid()}")
+    started = time.perf_counter()
+    try:
+        summary = run_pipeline(Path(args.raw) if args.raw else settings.raw_dir, str(staging))
+        log.info("ETL done (%s sessions); training on the staged copy", f"{summary['tables']['sessions']:,}")
+        cards = run_training(str(staging), models_dir, list(SUBJECTS), offer_cost=args.offer_cost,
+                             fast=args.fast, progress=log.info)
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    print(summary_table(cards))
+    print(f"\npublished data version {summary['data_version']} with its models: {url} "
+          f"({time.perf_counter() - started:.1f} s)")
     return 0
