@@ -148,34 +148,18 @@ def line_break_in_cell(raw: Path, rng, clean: Clean) -> Expect:
                   added_lines={CARTS: 1}, **effect)
 
 
-def foreign_row_in_utf8(raw: Path, rng, clean: Clean) -> Expect:
-    """One Windows-1251 row inside a UTF-8 file: that row rejected, the file read as UTF-8."""
-    file = RawFile(raw, MARKET)
-    line = file.pick(rng, clean)
-    effect = lost(file, line)
-    data = [ln.encode("utf-8") for ln in file.lines]
-    data[line - 1] = file.lines[line - 1].encode("cp1251")
-    file.write(data=b"\n".join(data) + b"\n")
-    return Expect(rejected={MARKET: {line: "encoding"}}, **effect)
-
-
-def utf8_row_in_cp1251(raw: Path, rng, clean: Clean) -> Expect:
-    file = RawFile(raw, MARKET)
-    line = file.pick(rng, clean)
-    effect = lost(file, line)
-    data = [ln.encode("cp1251") for ln in file.lines]
-    data[line - 1] = file.lines[line - 1].encode("utf-8")
-    file.write(data=b"\n".join(data) + b"\n")
-    return Expect(rejected={MARKET: {line: "encoding"}}, **effect)
-
-
-def invalid_byte(raw: Path, rng, clean: Clean) -> Expect:
-    file = RawFile(raw, CARTS)
-    line = file.pick(rng, clean)
-    data = [ln.encode("utf-8") for ln in file.lines]
-    data[line - 1] = data[line - 1].replace(b"_", b"\xff_", 1)
-    file.write(data=b"\n".join(data) + b"\n")
-    return Expect(rejected={CARTS: {line: "encoding"}}, **lost(file, line))
+def one_row_encoded(name: str, file_encoding: str, row: Callable[[str], bytes]) -> Callable:
+    """The file in ``file_encoding`` but one drawn row written by ``row``: that row rejected
+    (rule ``encoding``), the file read in its own encoding."""
+    def mutate(raw: Path, rng, clean: Clean) -> Expect:
+        file = RawFile(raw, name)
+        line = file.pick(rng, clean)
+        effect = lost(file, line)
+        data = [ln.encode(file_encoding) for ln in file.lines]
+        data[line - 1] = row(file.lines[line - 1])
+        file.write(data=b"\n".join(data) + b"\n")
+        return Expect(rejected={name: {line: "encoding"}}, **effect)
+    return mutate
 
 
 def blank_cells_row(raw: Path, rng, clean: Clean) -> Expect:
@@ -373,9 +357,10 @@ CASES: dict[str, Callable[[Path, np.random.Generator, Clean], Expect]] = {
     "unknown period": break_row(REVENUE, set_cell("Период", "позапрошлый_год"), "allowed labels"),
     "blank required cell": break_row(CARTS, set_cell("ID", ""), "required value"),
     "line break inside a quoted cell": line_break_in_cell,
-    "Windows-1251 row in a UTF-8 file": foreign_row_in_utf8,
-    "UTF-8 row in a Windows-1251 file": utf8_row_in_cp1251,
-    "invalid UTF-8 byte": invalid_byte,
+    "Windows-1251 row in a UTF-8 file": one_row_encoded(MARKET, "utf-8", lambda s: s.encode("cp1251")),
+    "UTF-8 row in a Windows-1251 file": one_row_encoded(MARKET, "cp1251", lambda s: s.encode("utf-8")),
+    "invalid UTF-8 byte": one_row_encoded(CARTS, "utf-8", lambda s: s.replace("_", "\udcff_", 1).encode(
+        "utf-8", errors="surrogateescape")),
     "row of empty cells": blank_cells_row,
     # loads with every value as in the clean build
     "upper-case extension": same(upper_case_extension, renamed=True),
