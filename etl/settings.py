@@ -13,6 +13,7 @@ environment and call :func:`get_settings` again.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def _project_path(value: str) -> Path:
 
 def get_settings() -> Settings:
     port = os.environ.get("PORT", "8050")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    # ASCII digits only: "²".isdigit() is true and int("²") fails
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
         raise ValueError(f"PORT must be a TCP port number (1-65535), got {port!r}")
     return Settings(
         raw_dir=_project_path(os.environ.get("RAW_DIR", "data/raw")),

@@ -41,7 +41,8 @@ def test_other_backends_are_not_files():
     assert duckdb_path("postgres://user@host/db") is None
 
 
-def test_bad_port_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv("PORT", "eighty")
+@pytest.mark.parametrize("port", ["eighty", "²", "①", "٨٠", "0", "65536", "1" * 400, " 80"])
+def test_bad_port_is_a_clear_error(monkeypatch, port):
+    monkeypatch.setenv("PORT", port)
     with pytest.raises(ValueError, match="PORT must be a TCP port number"):
         get_settings()
