@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from flask import Flask, current_app, g, has_app_context, has_request_context
 from etl.errors import ETLError
 from etl.schema import MODEL_CARDS
 from etl.settings import get_settings
-from etl.warehouse import connect, duckdb_path
+from etl.warehouse import WAREHOUSE_ALIAS, connect, duckdb_path
 
 RUN_ETL = "python -m etl run"
 RUN_TRAIN = "python -m etl train"
@@ -67,7 +68,9 @@ class Release:
     _threads: threading.local = field(default_factory=threading.local, repr=False)
     _opened: list = field(default_factory=list, repr=False)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _building: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    closed: bool = False
     pins: int = 0
 
     def __post_init__(self) -> None:
@@ -75,21 +78,41 @@ class Release:
         self._opened.append(self._first)
 
     def connection(self) -> ibis.BaseBackend:
-        """This thread's connection to this release's file (DuckDB connections are per thread)."""
+        """This thread's connection to this release's file (DuckDB connections are per thread).
+
+        Another thread gets a cursor of the first connection: the same database instance and
+        attached file, whatever has been published at that path since.
+        """
         con = getattr(self._threads, "con", None)
         if con is None:
-            con = _open(self.version.url)
-            self._threads.con = con
             with self._lock:
+                if self.closed:
+                    raise Unavailable("The data was replaced while this view was drawn; reload the page.", RUN_ETL)
+                if _is_attached(self._first):
+                    cursor = self._first.con.cursor()
+                    cursor.execute(f"USE {WAREHOUSE_ALIAS}")
+                    con = ibis.duckdb.from_connection(cursor)
+                else:                       # a server backend: the same data for every thread
+                    con = _open(self.version.url)
                 self._opened.append(con)
+            self._threads.con = con
         return con
 
     def derived(self, name: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per release (bins, cube): every thread waits for the first."""
+        """``compute()`` once per release (bins, cube): threads asking for the same value wait
+        for the first; other values and connections do not wait."""
         with self._lock:
-            if name not in self._derived:
-                self._derived[name] = compute()
-            return self._derived[name]
+            if name in self._derived:
+                return self._derived[name]
+            building = self._building.setdefault(name, threading.Lock())
+        with building:
+            with self._lock:
+                if name in self._derived:
+                    return self._derived[name]
+            value = compute()
+            with self._lock:
+                self._derived[name] = value
+            return value
 
     def card(self, subject: str) -> dict:
         card = self.cards.get(subject)
@@ -99,48 +122,52 @@ class Release:
 
     def close(self) -> None:
         with self._lock:
-            for con in self._opened:
-                try:
-                    con.disconnect()
-                except Exception:  # noqa: BLE001 - closing a connection that is gone already
-                    pass
-            self._opened.clear()
+            self.closed = True
+            opened, self._opened = self._opened, []
+        for con in reversed(opened):        # cursors before the connection they come from
+            try:
+                con.disconnect()
+            except Exception:  # noqa: BLE001 - closing a connection that is gone already
+                pass
 
 
 class Releases:
-    """The releases one process holds: the newest and those requests still pin."""
+    """The releases one process holds: the one published now and those requests still pin."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: list[Release] = []          # oldest first; the last one is the newest
+        self._held: list[Release] = []
         self._models: dict[str, object] = {}    # card sha256 -> fitted pipeline
 
-    def current(self) -> Release:
-        """The release of the warehouse as published now (opened when it is new)."""
+    def current(self, pin: bool = False) -> Release:
+        """The release of the warehouse as published now, opened when it is new; pinned (under
+        the same lock that retires releases) when ``pin``."""
         url = get_settings().warehouse_url
         stamp = _file_stamp(url)
         with self._lock:
-            newest = self._held[-1] if self._held else None
-            if newest is not None and newest.version.url == url and stamp is not None \
-                    and newest.version.stamp == stamp:
-                return newest
-        release = _open_release(url, stamp)
+            found = self._find(url, stamp)
+            if found is not None:
+                return self._take(found, pin)
+        opened = _open_release(url, stamp)  # outside the lock: opening takes a while
         with self._lock:
-            if self._held and self._held[-1].version == release.version:   # another thread won
-                release.close()
-                return self._held[-1]
-            self._held.append(release)
-            self._retire()
-            return release
-
-    def pin(self, release: Release) -> None:
-        with self._lock:
-            release.pins += 1
+            found = self._find(url, opened.version.stamp)
+            chosen = found if found is not None else opened
+            if found is None:
+                self._held.append(opened)
+            chosen = self._take(chosen, pin)
+            retired = self._retired(url)
+        if found is not None:
+            opened.close()                   # another thread opened the same file first
+        for release in retired:
+            release.close()
+        return chosen
 
     def unpin(self, release: Release) -> None:
         with self._lock:
             release.pins -= 1
-            self._retire()
+            retired = self._retired(release.version.url)
+        for old in retired:
+            old.close()
 
     def model(self, release: Release, subject: str, load: Callable[[dict], object]) -> tuple[object, dict]:
         """(fitted pipeline, card) of ``subject`` in ``release``; pickles are held by hash."""
@@ -155,11 +182,28 @@ class Releases:
                     self._models.pop(next(iter(self._models)))
         return model, card
 
-    def _retire(self) -> None:
-        """Close every release but the newest that no request pins (lock held)."""
-        for release in [r for r in self._held[:-1] if r.pins <= 0]:
+    def _find(self, url: str, stamp: str | None) -> Release | None:
+        if stamp is None:
+            return None
+        return next((r for r in self._held if r.version.url == url and r.version.stamp == stamp), None)
+
+    @staticmethod
+    def _take(release: Release, pin: bool) -> Release:
+        if pin:
+            release.pins += 1
+        return release
+
+    def _retired(self, url: str) -> list[Release]:
+        """Take out (lock held) every release that no request pins and that is not the one
+        published now; the caller closes them after letting go of the lock."""
+        try:
+            now = _file_stamp(url)
+        except Unavailable:
+            now = None
+        gone = [r for r in self._held if r.pins <= 0 and not (r.version.url == url and r.version.stamp == now)]
+        for release in gone:
             self._held.remove(release)
-            release.close()
+        return gone
 
 
 OUTSIDE_APP = Releases()
@@ -172,7 +216,7 @@ def install(server: Flask) -> None:
     @server.teardown_request
     def let_go(_exc: BaseException | None) -> None:
         release = g.pop("release", None)
-        if release is not None:
+        if release is not None and has_request_context():
             _holder().unpin(release)
 
 
@@ -183,19 +227,40 @@ def _holder() -> Releases:
 
 
 def pinned() -> Release:
-    """The release this request reads (the newest when called outside a request)."""
-    if has_request_context():
+    """The release this request reads (the one published now when called outside a request
+    and outside :func:`held`)."""
+    if has_request_context() or has_app_context():
         release = g.get("release")
-        if release is None:
-            release = _holder().current()
-            _holder().pin(release)
-            g.release = release
-        return release
+        if release is not None:
+            return release
+    if has_request_context():
+        g.release = _holder().current(pin=True)
+        return g.release
     return _holder().current()
+
+
+@contextmanager
+def held() -> Iterator[Release]:
+    """Pin the current release for work outside a request (the warm-up thread, inside an
+    app context): it is not closed under that work by a publish."""
+    holder = _holder()
+    release = holder.current(pin=True)
+    previous = g.get("release")
+    g.release = release
+    try:
+        yield release
+    finally:
+        g.release = previous
+        holder.unpin(release)
 
 
 def model(subject: str, load: Callable[[dict], object]) -> tuple[object, dict]:
     return _holder().model(pinned(), subject, load)
+
+
+def _is_attached(con: ibis.BaseBackend) -> bool:
+    """Whether ``con`` reads an attached DuckDB file (etl.warehouse.connect), not a server."""
+    return getattr(con, "name", "") == "duckdb" and hasattr(con, "con")
 
 
 def _file_stamp(url: str) -> str | None:

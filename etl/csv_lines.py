@@ -13,7 +13,7 @@ import csv
 
 STRUCTURE = "csv structure"
 _OPEN = "opens a quote it does not close"
-_CELL_LINES = 100          # lines a quoted cell may span before its quote is taken for a stray one
+CELL_LINES = 100           # lines a quoted cell may span before its quote is taken for a stray one
 
 
 def structure_problems(text: str, separator: str, columns: int, first_line: int) -> dict[int, str]:
@@ -22,8 +22,9 @@ def structure_problems(text: str, separator: str, columns: int, first_line: int)
     A line is well formed when it parses into exactly ``columns`` cells, every quote opened on
     it is closed on it, and it holds no carriage return but a final one (pyarrow would end
     the row there). The lines after one that leaves a quote open belong to that cell, up to
-    the line that closes it (within :data:`_CELL_LINES`): each is named too, even when it
-    would pass for a row alone.
+    the line that closes it (within :data:`CELL_LINES`): each is named too, even when it
+    would pass for a row alone. (Blocks are cut so that a quoted cell is never split between
+    two, see :mod:`etl.readers`.)
     Blank lines are fine: they are skipped as rows.
     """
     problems = {}
@@ -37,10 +38,11 @@ def structure_problems(text: str, separator: str, columns: int, first_line: int)
         if reason and reason.startswith(_OPEN):
             # the cell goes on to the next line with an odd number of quotes, when one comes
             # soon; otherwise the quote was a stray one and the next lines are rows again
-            closing = next((j for j in range(index + 1, min(index + 1 + _CELL_LINES, len(lines)))
+            closing = next((j for j in range(index + 1, min(index + 1 + CELL_LINES, len(lines)))
                             if lines[j].count('"') % 2), None)
             for j in range(index + 1, (closing or index) + 1):
-                problems[j] = f"continues a quoted cell opened on line {first_line + index}"
+                if lines[j].strip("\r"):       # a blank line is not a row: nothing to reject
+                    problems[j] = f"continues a quoted cell opened on line {first_line + index}"
             index = closing or index
         index += 1
     return problems
@@ -59,4 +61,20 @@ def line_problem(line: str, separator: str, columns: int) -> str | None:
         cells = next(csv.reader([line], delimiter=separator, strict=False))
     if len(cells) != columns:
         return f"has {len(cells)} cells; the header has {columns}"
+    return None
+
+
+def closes_at(data: bytes, start: int) -> int | None:
+    """For ``data`` whose quote count before ``start`` (a line start) is odd, so a quoted cell is
+    open there: the end of the line that closes it, when one does within :data:`CELL_LINES`
+    lines; None when none does (the quote was a stray one)."""
+    position = start
+    for _ in range(CELL_LINES):
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end + 1
+        if data.count(b'"', position, end) % 2:
+            return end
+        if end >= len(data):
+            return None
+        position = end
     return None

@@ -25,13 +25,13 @@ from etl.errors import ETLError
 log = logging.getLogger(__name__)
 
 UTF8, UTF8_BOM, UTF16 = "utf-8", "utf-8-sig", "utf-16"
-# Single-byte Cyrillic encodings Python decodes exactly; charset_normalizer's near relatives
-# (kz1048 and ptcp154 are supersets of Windows-1251 for Russian text) map onto them.
-_CYRILLIC = {"cp1251": "cp1251", "kz1048": "cp1251", "ptcp154": "cp1251", "koi8_r": "koi8-r",
-             "koi8_u": "koi8-r", "koi8_t": "koi8-r", "cp866": "cp866", "cp1125": "cp866",
-             "mac_cyrillic": "mac-cyrillic", "iso8859_5": "iso8859-5"}
-# Two bytes that start a multi-byte UTF-8 character: legacy text almost never holds a whole
-# line of those.
+# Single-byte Cyrillic encodings Python decodes exactly, tried in this order on a tie.
+_CANDIDATES = ("cp1251", "koi8-r", "cp866", "mac-cyrillic", "iso8859-5")
+_RUSSIAN_LOWER = set("абвгдеёжзийклмнопрстуфхцчшщъыьэюя")
+_RUSSIAN = _RUSSIAN_LOWER | {c.upper() for c in _RUSSIAN_LOWER}
+_SIGNS = set("«»–—№…„“”‘’·°")
+_RUSSIAN_WORD = re.compile(r"[А-Яа-яЁё]{2,}")
+_CAPITALISED = re.compile(r"(?<![А-Яа-яЁё])[А-ЯЁ][а-яё]")
 _TRANSCODE_BYTES = 8 << 20
 _UTF8_PAIR = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 
@@ -83,40 +83,47 @@ def _looks_utf16_without_bom(head: bytes) -> bool:
 
 
 def _legacy_encoding(sample: bytes, name: str) -> str:
-    best = from_bytes(sample).best()
-    guesses = list(best.could_be_from_charset) if best is not None else []
-    for guess in guesses:
-        if guess in _CYRILLIC:
-            log.info("%s: not UTF-8; charset detection says %s (%s)", name, guess, best.language)
-            return _CYRILLIC[guess]
-    by_case = _russian_by_letter_case(sample)
-    if by_case:  # a header or a few labels are too short for charset detection
-        log.info("%s: not UTF-8; Russian words by letter case say %s", name, by_case)
-        return by_case
-    looks = f"it looks like {guesses[0]}" + (f" ({best.language})" if best.language != "Unknown" else "") \
+    """A single-byte Cyrillic encoding whose reading of ``sample`` is Russian words, else a
+    clear refusal naming what the text looks like.
+
+    charset detection alone confuses these encodings on the short texts of an export (a
+    header, a few labels: Windows-1251 read as KOI8-R, Mac Cyrillic as Windows-1251), so each
+    candidate's reading is scored instead: Russian letters in words, mostly lower case.
+    """
+    scores = {enc: _russian_score(sample, enc) for enc in _CANDIDATES}
+    best = max(scores, key=scores.get)
+    if scores[best] > 0:
+        log.info("%s: not UTF-8; the text reads as Russian in %s", name, best)
+        return best
+    found = from_bytes(sample).best()
+    guesses = list(found.could_be_from_charset) if found is not None else []
+    looks = f"it looks like {guesses[0]}" + (f" ({found.language})" if found.language != "Unknown" else "") \
         if guesses else "its encoding cannot be recognised"
     raise ETLError(name, rule="encoding",
                    message=f"is not UTF-8 and {looks}, which this reader does not accept; "
                            "save it as 'CSV UTF-8' (or Windows-1251 for Russian Excel)")
 
 
-def _russian_by_letter_case(sample: bytes) -> str | None:
-    """Windows-1251 or KOI8-R for short Russian text, else None.
+def _russian_score(sample: bytes, encoding: str) -> float:
+    """How much ``sample`` read in ``encoding`` looks like Russian text; 0 when it does not.
 
-    Both put the Cyrillic letters at 0xC0-0xFF, in whole words (runs of non-ASCII bytes, unlike
-    the lone accented letters of Spanish in Windows-1252); Windows-1251 has the lower case at
-    0xE0-0xFF, KOI8-R at 0xC0-0xDF, and text is mostly lower case.
+    Every non-ASCII character must be a Russian letter (or a typographic sign Russian text
+    uses) and sit in a word of two or more letters; the score then favours lower case, which
+    is what tells Windows-1251 from KOI8-R (they swap the cases).
     """
-    byte = np.frombuffer(sample, dtype=np.uint8)
-    high = byte >= 0x80
-    if not high.any():
-        return None
-    in_words = high & (np.roll(high, 1) | np.roll(high, -1))
-    letters = byte >= 0xC0
-    if in_words.sum() < 0.8 * high.sum() or letters.sum() < 0.7 * high.sum():
-        return None
-    upper_half = int((byte >= 0xE0).sum())
-    return "cp1251" if upper_half >= int(letters.sum()) - upper_half else "koi8-r"
+    text = sample.decode(encoding, errors="replace")
+    high = [c for c in text if ord(c) >= 0x80]
+    if not high:
+        return 0.0
+    russian = sum(c in _RUSSIAN for c in high)
+    if russian < 0.9 * len(high) - sum(c in _SIGNS for c in high):
+        return 0.0
+    in_words = sum(len(w) for w in _RUSSIAN_WORD.findall(text))
+    if in_words < 0.8 * russian:
+        return 0.0
+    lower = sum(c in _RUSSIAN_LOWER for c in high)
+    capital_starts = len(_CAPITALISED.findall(text))
+    return (lower + capital_starts) / len(high)
 
 
 def transcode_utf16(path: Path, name: str, target: Path) -> None:

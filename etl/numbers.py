@@ -7,9 +7,10 @@ column's mark by majority, and every cell that uses the other one is rejected wi
 ``decimal mark``, naming the first row with the column's mark. Cells with both marks (``1.234,5``) are not
 numbers: thousands separators are not accepted.
 
-The fast path of :mod:`etl.validate` lets pyarrow convert whole blocks with one decimal
-point; :func:`block_decimal_point` says which one may be used for a file so that pyarrow
-accepts exactly what the cell-by-cell parse here accepts.
+The fast path of :mod:`etl.validate` lets pyarrow convert the columns that have decided with
+their mark (:func:`block_decimal_point`) and reads the undecided ones as text through
+:func:`parse_number`, so both paths accept exactly the same cells and a mark is decided by
+the cells that contain it, wherever the blocks fall.
 """
 from __future__ import annotations
 
@@ -17,34 +18,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.arrow_text import holds_bytes
 from etl.raw_specs import INT, ColumnSpec
 
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 DECIMAL_MARK = "decimal mark"
-# pyarrow's decimal point while no column has decided: no cell holds it, so any cell with a
-# mark fails the fast path and is seen by parse_number, which decides.
-UNDECIDED = "\x01"
 _NAMES = {",": "a decimal comma", ".": "a decimal point"}
 
 
 def block_decimal_point(marks: dict[str, tuple[str, int]]) -> str | None:
-    """The decimal point for pyarrow's fast path over a file's next block, or None when its
-    columns use different marks (then every block is checked cell by cell)."""
+    """pyarrow's decimal point for the columns that have decided (the others are read as text
+    and go through :func:`parse_number`), or None when they use different marks (then every
+    block is checked cell by cell)."""
     used = {mark for mark, _ in marks.values()}
     if len(used) > 1:
         return None
-    return used.pop() if used else UNDECIDED
-
-
-def note_fast_marks(marks: dict[str, tuple[str, int]], name: str, values: np.ndarray, lines: np.ndarray,
-                    point: str) -> None:
-    """After pyarrow converted a block with ``point``: a column not decided yet that holds a
-    fraction used that mark; record it with its first row."""
-    if name in marks or point == UNDECIDED:
-        return
-    fraction = np.flatnonzero(np.isfinite(values) & (values != np.trunc(values)))
-    if len(fraction):
-        marks[name] = (point, int(lines[fraction[0]]))
+    return used.pop() if used else "."
 
 
 def parse_number(text: pa.Array, col: ColumnSpec, decided: tuple[str, int] | None, lines: np.ndarray,
@@ -55,23 +44,27 @@ def parse_number(text: pa.Array, col: ColumnSpec, decided: tuple[str, int] | Non
     mask, and the column's mark (decided here when ``decided`` is None and a cell shows one).
     'nan' and 'inf' are not numbers: a count cannot be either.
     """
-    comma = pc.match_substring(text, ",")
-    point = pc.match_substring(text, ".")
-    swapped = pc.replace_substring(text, ",", ".")
-    with_comma = _mask(pc.and_(pc.and_(comma, pc.invert(point)), pc.match_substring_regex(swapped, NUMBER)))
-    with_point = _mask(pc.and_(pc.and_(point, pc.invert(comma)), pc.match_substring_regex(text, NUMBER)))
-    if decided is None and (with_comma.any() or with_point.any()):
-        commas, points = int(with_comma.sum()), int(with_point.sum())
-        if commas == points:      # a tie: the first cell with a mark
-            first = np.flatnonzero(with_comma | with_point)[0]
-            mark = "," if with_comma[first] else "."
-        else:
-            mark = "," if commas > points else "."
-        decided = (mark, int(lines[np.flatnonzero(with_comma if mark == "," else with_point)[0]]))
-    mark = decided[0] if decided else None
-    contradicts = with_point if mark == "," else with_comma if mark == "." else np.zeros(len(text), bool)
-    if mark == ",":
-        text = pc.if_else(pa.array(with_comma), swapped, text)
+    contradicts = np.zeros(len(text), bool)
+    if holds_bytes(pa.chunked_array([text]), lambda b: (b == ord(",")) | (b == ord("."))):
+        comma = pc.match_substring(text, ",")
+        point = pc.match_substring(text, ".")
+        swapped = pc.replace_substring(text, ",", ".")
+        with_comma = _mask(pc.and_(pc.and_(comma, pc.invert(point)), pc.match_substring_regex(swapped, NUMBER)))
+        with_point = _mask(pc.and_(pc.and_(point, pc.invert(comma)), pc.match_substring_regex(text, NUMBER)))
+        if decided is None and (with_comma.any() or with_point.any()):
+            commas, points = int(with_comma.sum()), int(with_point.sum())
+            if commas == points:      # a tie: the first cell with a mark
+                first = np.flatnonzero(with_comma | with_point)[0]
+                mark = "," if with_comma[first] else "."
+            else:
+                mark = "," if commas > points else "."
+            decided = (mark, int(lines[np.flatnonzero(with_comma if mark == "," else with_point)[0]]))
+        mark = decided[0] if decided else None
+        if mark == ",":
+            contradicts = with_point
+            text = pc.if_else(pa.array(with_comma), swapped, text)
+        elif mark == ".":
+            contradicts = with_comma
     blank = _mask(pc.equal(pc.utf8_length(text), 0))
     try:  # fast path: every non-blank cell is a number
         values = pc.cast(pc.if_else(pa.array(blank), None, text), pa.float64()).to_numpy(zero_copy_only=False)

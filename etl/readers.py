@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from etl.arrow_text import json_rows
-from etl.csv_lines import STRUCTURE, structure_problems
+from etl.csv_lines import CELL_LINES, STRUCTURE, closes_at, structure_problems
 from etl.encoding import UTF8, UTF8_BOM, UTF16, decode_line, detect_encoding, foreign_lines, transcode_utf16
 from etl.errors import ETLError
 
@@ -82,12 +82,17 @@ class RawBlock:
         return self.line_count - len(self.blank_lines)
 
     def split(self) -> tuple[RawBlock, RawBlock] | None:
-        """Two halves cut at a line boundary near the middle; None for a single line."""
+        """Two halves cut at a line boundary near the middle, never inside a quoted cell that
+        spans lines; None for a single line."""
         cut = self.data.find(b"\n", len(self.data) // 2) + 1
         if cut <= 0 or cut >= len(self.data):
             cut = self.data.rfind(b"\n", 0, max(len(self.data) - 1, 0)) + 1
         if cut <= 0:
             return None
+        if self.data.count(b'"', 0, cut) % 2:
+            cut = closes_at(self.data, cut) or cut
+            if cut >= len(self.data):
+                return None
         return (RawBlock(self.data[:cut], self.first_line),
                 RawBlock(self.data[cut:], self.first_line + self.data.count(b"\n", 0, cut)))
 
@@ -144,6 +149,8 @@ class RawSource:
                 data = fh.read(block_bytes)
                 if data and not data.endswith(b"\n"):
                     data += fh.readline()          # finish the last line (or reach the end)
+                if data.count(b'"') % 2:            # a quoted cell goes on: the block takes it whole
+                    data += _rest_of_quoted_cell(fh)
                 if not data:
                     break
                 _prefetch(fh, 2 * block_bytes)      # the disk reads ahead while this block is parsed
@@ -174,11 +181,14 @@ class RawSource:
             text = data.decode(_codec(self.encoding), errors="replace")
             data = _blank(text, foreign).encode("utf-8") if foreign else text.encode("utf-8")
             rejected = _rejected_lines(block, foreign, "encoding", self.encoding)
-        table = self._read(data, column_types, decimal_point)
+        # pyarrow ends a row at a lone carriage return; with a quoted line break elsewhere the
+        # row count would still match the lines, so a lone one always means: look line by line
+        lone_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+        table = None if lone_cr and column_types is not None else self._read(data, column_types, decimal_point)
         lines = RawBlock(data, block.first_line).lines(table.num_rows) if table is not None else None
         if column_types is not None:
             return RawBatch(table=table, lines=lines) if lines is not None and len(lines) == table.num_rows else None
-        if table is None or len(lines) != table.num_rows:   # a line that is not a row: find them
+        if table is None or len(lines) != table.num_rows or lone_cr:   # a line that is not a row: find them
             text = data.decode("utf-8", errors="replace")
             problems = structure_problems(text, self.separator, len(self.header), block.first_line)
             if not problems:
@@ -296,6 +306,16 @@ def _rejected_lines(block: RawBlock, reasons: dict[int, str], rule: str, encodin
     return {block.first_line + i: (rule, reason, json.dumps(
                 {"line": decode_line(split[i], encoding).removesuffix("\r")}, ensure_ascii=False))
             for i, reason in reasons.items()}
+
+
+def _rest_of_quoted_cell(fh) -> bytes:
+    """The next lines of ``fh`` up to the one that closes an open quoted cell, when one does
+    within CELL_LINES lines; nothing (and ``fh`` where it was) when the quote was a stray one."""
+    start = fh.tell()
+    taken = b"".join(fh.readline() for _ in range(CELL_LINES))
+    end = closes_at(b"\n" + taken, 1)
+    fh.seek(start + (end - 1 if end else 0))
+    return taken[:end - 1] if end else b""
 
 
 def _opened(path: Path, name: str):

@@ -33,8 +33,7 @@ from pandera.errors import SchemaErrors
 
 from etl.errors import ETLError
 from etl.raw_specs import FLOAT, INT, LABEL, TEXT, ColumnSpec, FileSpec
-from etl.numbers import (DECIMAL_MARK, block_decimal_point, contradiction_reason, note_fast_marks,
-                         parse_number)
+from etl.numbers import DECIMAL_MARK, block_decimal_point, contradiction_reason, parse_number
 from etl.arrow_text import holds_bytes, json_rows, trim_whitespace
 from etl.readers import RawBatch, RawSource, normalise_header
 from etl.typed_rows import (Column, TypedRows, is_flag, release_freed_memory, smallest_int, store_labels,
@@ -101,9 +100,11 @@ def _label_index(text: pyarrow.Array, col: ColumnSpec) -> tuple[np.ndarray, np.n
 
 # --- fast path: pyarrow converts the cells, rules are checked on whole columns -------------
 
-def _arrow_type(col: ColumnSpec) -> pyarrow.DataType:
+def _arrow_type(col: ColumnSpec, marks: dict[str, tuple[str, int]] | None = None) -> pyarrow.DataType:
+    """How pyarrow reads a column on the fast path: a number column only once its decimal mark
+    is decided (``marks``), before that as text for :func:`etl.numbers.parse_number`."""
     if col.kind in (INT, FLOAT):
-        return pyarrow.float64()
+        return pyarrow.float64() if marks is None or col.name in marks else pyarrow.string()
     if col.kind == LABEL:
         return pyarrow.dictionary(pyarrow.int32(), pyarrow.string())
     return pyarrow.string()
@@ -129,18 +130,32 @@ def _extremes_in_range(numbers: dict[str, np.ndarray], spec: FileSpec) -> bool:
     return True
 
 
-def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> dict[str, Column] | None:
+def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str],
+                   marks: dict[str, tuple[str, int]] | None = None) -> dict[str, Column] | None:
     """Storage columns of a batch pyarrow has converted, or None when any row breaks a rule.
 
     The rules are those of :func:`parse_batch`; None sends the block there (in pieces) to
-    find which rows and why.
+    find which rows and why. Number columns that pyarrow read as text (their decimal mark is
+    not decided yet) are parsed here, and a mark they decide is added to ``marks`` when the
+    whole batch is valid.
     """
     columns: dict[str, Column] = {"source_row": smallest_int(batch.lines)}
     numbers: dict[str, np.ndarray] = {}
     blanks = []
+    decided: dict[str, tuple[str, int]] = {}
     for col in spec.columns:
         cells = batch.table[headers[col.name]]
-        if col.kind in (INT, FLOAT):
+        if col.kind in (INT, FLOAT) and pyarrow.types.is_string(cells.type):
+            text = trim_whitespace(cells)
+            values, bad, contradicts, mark = parse_number(text, col, None, batch.lines)
+            if bad.any() or contradicts.any():
+                return None
+            if mark:
+                decided[col.name] = mark
+            blank = pc.utf8_length(text).to_numpy(zero_copy_only=False) == 0
+            numbers[col.name] = values
+            columns[col.name] = store_numbers(values, col)
+        elif col.kind in (INT, FLOAT):
             values = cells.to_numpy()                      # float64, NaN for blank cells
             nan = np.isnan(values)
             if np.count_nonzero(nan) != cells.null_count or np.isinf(values).any():
@@ -176,6 +191,8 @@ def _typed_columns(batch: RawBatch, spec: FileSpec, headers: dict[str, str]) -> 
         return None                                        # a blank row
     if not _extremes_in_range(numbers, spec):
         return None
+    if marks is not None:
+        marks.update(decided)
     return columns
 
 
@@ -274,7 +291,6 @@ def _bad_text(text: pyarrow.Array, col: ColumnSpec) -> np.ndarray:
 def parse_file(source: RawSource, spec: FileSpec) -> tuple[list[TypedRows], pd.DataFrame]:
     """Valid rows (in blocks) and rejections of a whole file; stops when no row is usable."""
     headers = locate_columns(source, spec)
-    types = {headers[col.name]: _arrow_type(col) for col in spec.columns}
     parts: list[TypedRows] = []
     problems = [empty_rejections().assign(raw_values=pd.Series(dtype="str"))]
     for block in source.blocks():
@@ -282,12 +298,10 @@ def parse_file(source: RawSource, spec: FileSpec) -> tuple[list[TypedRows], pd.D
         while pieces:
             piece = pieces.pop()
             point = block_decimal_point(source.decimal_marks)
+            types = {headers[col.name]: _arrow_type(col, source.decimal_marks) for col in spec.columns}
             batch = source.parse(piece, types, point) if point is not None else None
-            columns = _typed_columns(batch, spec, headers) if batch is not None else None
+            columns = _typed_columns(batch, spec, headers, source.decimal_marks) if batch is not None else None
             if columns is not None:
-                for col in spec.columns:
-                    if col.kind == FLOAT:
-                        note_fast_marks(source.decimal_marks, col.name, columns[col.name], batch.lines, point)
                 parts.append(TypedRows(source.name, columns))
                 continue
             halves = piece.split() if len(piece.data) > SMALL_BLOCK_BYTES else None

@@ -27,6 +27,8 @@ from etl.errors import ETLError
 from etl.settings import PROJECT_ROOT
 from etl.schema import TABLES
 
+WAREHOUSE_ALIAS = "warehouse"   # the name a read-only connection attaches the DuckDB file under
+
 if TYPE_CHECKING:  # Ibis takes ~0.7 s to import; only readers need it, not `python -m etl run`
     import ibis
 
@@ -58,8 +60,8 @@ def connect(url: str) -> ibis.BaseBackend:
     # after a publish (a new file renamed over the old) would still be the old file.
     con = ibis.duckdb.connect()
     quoted = str(path).replace("'", "''")
-    con.raw_sql(f"ATTACH '{quoted}' AS warehouse (READ_ONLY)")
-    con.raw_sql("USE warehouse")
+    con.raw_sql(f"ATTACH '{quoted}' AS {WAREHOUSE_ALIAS} (READ_ONLY)")
+    con.raw_sql(f"USE {WAREHOUSE_ALIAS}")
     return con
 
 

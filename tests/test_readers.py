@@ -305,3 +305,41 @@ def test_an_encoding_it_cannot_read_is_named(tmp_path, data, fragment):
     with pytest.raises(ETLError) as err:
         open_raw_csv(path, "money.csv")
     assert err.value.rule == "encoding" and fragment in str(err.value)
+
+
+@pytest.mark.parametrize("block_bytes", [None, 4, 16])
+def test_decimal_mark_does_not_depend_on_where_blocks_fall(tmp_path, monkeypatch, block_bytes):
+    """'4.0' decides the decimal point even where the fast path reads it (no fraction)."""
+    if block_bytes:
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+    raw = open_raw_csv(write(tmp_path, "id;Прибыль\n215348;1.5\n215349;4.0\n215350;4,971\n215351;2\n"), "money.csv")
+    typed, rejected = parse_source(raw, MONEY)
+    assert raw.decimal_marks["profit"][0] == "."
+    assert rejected[["source_row", "rule"]].values.tolist() == [[4, "decimal mark"]]
+    assert typed["profit"].tolist() == [1.5, 4.0, 2.0]
+
+
+@pytest.mark.parametrize("block_bytes", [None, 24, 40])
+def test_faults_that_cancel_out_are_still_found_and_lines_stay_exact(tmp_path, monkeypatch, block_bytes):
+    """A lone carriage return (one row too many) and a quoted line break (one too few) in one
+    block; a quoted cell across a block boundary never takes the valid rows after it."""
+    if block_bytes:
+        monkeypatch.setattr(readers, "BLOCK_BYTES", block_bytes)
+    text = "id;Прибыль\n1;1,5\r7;7,5\n2;\"3,5\n\";3\n4;4,5\n5;5,5\n6;6,5\n"
+    raw = open_raw_csv(write(tmp_path, text), "money.csv")
+    typed, rejected = parse_source(raw, MONEY)
+    assert typed[["source_row", "customer_id"]].values.tolist() == [[5, 4], [6, 5], [7, 6]]
+    assert sorted(rejected["source_row"]) == [2, 3, 4] and set(rejected["rule"]) == {"csv structure"}
+    assert raw.rows_read == len(typed) + len(rejected)
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8-r", "cp866", "mac-cyrillic", "iso8859-5"])
+@pytest.mark.parametrize("name", ["market_time.csv", "money.csv", "market_money.csv"])
+def test_every_cyrillic_single_byte_encoding_is_read_as_itself(tmp_path, generated_raw, encoding, name):
+    text = (generated_raw / "customers" / name).read_text(encoding="utf-8")
+    for lines in (3, None):                         # a few lines (header, labels) and the whole file
+        sample = "\n".join(text.splitlines()[:lines]) + "\n"
+        path = tmp_path / name
+        path.write_bytes(sample.encode(encoding))
+        raw = open_raw_csv(path, name)
+        assert raw.encoding == encoding and any("прибыль" in h or "период" in h for h in raw.header)

@@ -87,8 +87,7 @@ def refresh_command(args: argparse.Namespace) -> int:
         summary = run_pipeline(Path(args.raw) if args.raw else settings.raw_dir, str(staging))
         log.info("ETL done (%s sessions); training on the staged copy", f"{summary['tables']['sessions']:,}")
         cards = run_training(str(staging), models_dir, list(SUBJECTS), offer_cost=args.offer_cost,
-                             fast=args.fast, progress=log.info)
-        os.replace(staging, target)
+                             fast=args.fast, progress=log.info, before_cards=lambda: os.replace(staging, target))
     finally:
         staging.unlink(missing_ok=True)
     print(summary_table(cards))

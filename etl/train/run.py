@@ -216,8 +216,14 @@ def _model_cards(con, published: dict[str, dict]) -> pd.DataFrame:
 
 
 def run_training(url: str, models_dir: Path, subjects: list[str], *, offer_cost: float | None,
-                 fast: bool, progress: Callable[[str], None]) -> dict[str, dict]:
-    """Train ``subjects``; returns their cards. Nothing is published unless all of it succeeded."""
+                 fast: bool, progress: Callable[[str], None],
+                 before_cards: Callable[[], None] | None = None) -> dict[str, dict]:
+    """Train ``subjects``; returns their cards. Nothing is published unless all of it succeeded.
+
+    ``before_cards`` runs after the warehouse is published and before the JSON cards replace
+    the old ones (and old pickles are pruned): ``etl refresh`` renames its staged warehouse
+    over the served one there, so the cards never name models the served data lacks.
+    """
     ibis_con = connect(url)
     try:
         require_tables(ibis_con, url, [ETL_RUNS, *(SUBJECTS[s].table for s in subjects)])
@@ -241,6 +247,8 @@ def run_training(url: str, models_dir: Path, subjects: list[str], *, offer_cost:
             write_table(con, MODEL_CARDS, _model_cards(con, published))
             for card in published.values():
                 cards.publish_pickle(tmp, models_dir, card)
+        if before_cards is not None:
+            before_cards()
         for name in subjects:
             cards.publish_card(tmp, models_dir, name)
     finally:
