@@ -27,12 +27,12 @@ def _models(data_version: str) -> tuple[dict, bool]:
             models[subject] = {"status": "missing", "message": exc.message, "command": exc.command}
             complete = False
             continue
-        current = card.get("data_version") == data_version
+        current = card.data_version == data_version
         complete = complete and current
         models[subject] = {"status": "current" if current else "stale",
-                           "model_version": card.get("model_version"),
-                           "data_version": card.get("data_version"),
-                           "trained_at": card.get("trained_at")}
+                           "model_version": card.model_version,
+                           "data_version": card.data_version,
+                           "trained_at": card.trained_at}
     return models, complete
 
 

@@ -6,7 +6,10 @@ hash) after the SHA-256 check, and a retrained model arrives with the next wareh
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,11 +33,56 @@ def models_dir() -> Path:
     return get_settings().models_dir
 
 
-def read_card(subject: str) -> dict:
-    """The card of the model that scored the data this request reads."""
+@dataclass(frozen=True)
+class ModelCard:
+    """A model card (written by etl.train.card) as the dashboard reads it: typed fields with
+    the defaults the pages show for a card that lacks one, and ``raw``, the card itself, for
+    the training code's functions that take it (pickle check, contributions)."""
+
+    subject: str
+    threshold: float | None                  # None: a card without one (the pages say so)
+    features: tuple[str, ...]
+    sha256: str
+    feature_specs: Mapping[str, dict] = field(default_factory=dict)
+    baseline: Mapping[str, Any] = field(default_factory=dict)
+    data_version: str | None = None
+    model_version: str | None = None
+    trained_at: str | None = None
+    estimator_label: str | None = None
+    chosen_candidate: str | None = None      # name of the candidate the search kept
+    holdout: Mapping[str, float] = field(default_factory=dict)    # roc_auc, pr_auc, f1, brier, rows, positives
+    cv: Mapping[str, float] = field(default_factory=dict)         # roc_auc_mean, roc_auc_std, …
+    curves: Mapping[str, dict] = field(default_factory=dict)      # roc: fpr/tpr, pr: precision/recall
+    profit_curve: tuple = ()
+    leakage_excluded: tuple[str, ...] = ()
+    candidates: tuple[dict, ...] = ()
+    permutation_importance: tuple[dict, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, card: Mapping[str, Any]) -> ModelCard:
+        metrics, estimator = card.get("metrics") or {}, card.get("estimator") or {}
+        return cls(
+            subject=card.get("subject", ""),
+            threshold=None if card.get("threshold") is None else float(card["threshold"]),
+            features=tuple(card.get("features") or ()), sha256=card.get("sha256", ""),
+            feature_specs=card.get("feature_specs") or {}, baseline=card.get("baseline") or {},
+            data_version=card.get("data_version"), model_version=card.get("model_version"),
+            trained_at=card.get("trained_at"), estimator_label=estimator.get("label"),
+            chosen_candidate=estimator.get("candidate"), holdout=metrics.get("holdout") or {},
+            cv=metrics.get("cv") or {}, curves=card.get("curves") or {},
+            profit_curve=tuple(card.get("profit_curve") or ()),
+            leakage_excluded=tuple((card.get("leakage") or {}).get("excluded") or ()),
+            candidates=tuple(card.get("candidates") or ()),
+            permutation_importance=tuple(card.get("permutation_importance") or ()), raw=card)
+
+
+def read_card(subject: str) -> ModelCard:
+    """The card of the model that scored the data this request reads (typed once per release)."""
     if subject not in SUBJECTS:
         raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
-    return release.pinned().card(subject)
+    pinned = release.pinned()
+    return pinned.derived(f"model-card:{subject}", lambda: ModelCard.from_dict(pinned.card(subject)))
 
 
 def _load_pickle(card: dict) -> object:
@@ -44,27 +92,12 @@ def _load_pickle(card: dict) -> object:
         raise Unavailable(f"No usable model for {card.get('subject')}: {exc}", RUN_TRAIN) from None
 
 
-def load(subject: str) -> tuple[object, dict]:
+def load(subject: str) -> tuple[object, ModelCard]:
     """(fitted pipeline, card) for ``subject``; Unavailable with what to run otherwise."""
     if subject not in SUBJECTS:
         raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
-    return release.model(subject, _load_pickle)
-
-
-def predict(subject: str, rows: pd.DataFrame) -> pd.Series:
-    """P(positive class) for each row (columns: the card's features)."""
-    pipeline, card = load(subject)
-    return pd.Series(pipeline.predict_proba(rows[card["features"]])[:, 1], index=rows.index)
-
-
-def explain(subject: str, row: pd.DataFrame) -> pd.DataFrame:
-    """feature, value, contribution for one row (log-odds towards the positive class)."""
-    pipeline, card = load(subject)
-    wide = _card_module().contributions(pipeline, row[card["features"]], card)
-    first = wide.iloc[0]
-    return pd.DataFrame({"feature": list(first.index),
-                         "value": [_short(row.iloc[0][f]) for f in first.index],
-                         "contribution": first.to_numpy(dtype=float)})
+    pipeline, _ = release.model(subject, _load_pickle)
+    return pipeline, read_card(subject)
 
 
 class _Recorder:
@@ -79,12 +112,12 @@ class _Recorder:
 
 
 def score(subject: str, row: pd.DataFrame) -> tuple[float, pd.DataFrame]:
-    """(P(positive), :func:`explain` frame) for one row in a single ``predict_proba`` call: the
-    contributions score the row itself as their first block, and that raw (unclipped)
-    probability is the one returned."""
+    """(P(positive), frame of feature, value, contribution) for one row in a single
+    ``predict_proba`` call: the contributions score the row itself as their first block, and
+    that raw (unclipped) probability is the one returned."""
     pipeline, card = load(subject)
     recorder = _Recorder(pipeline)
-    wide = _card_module().contributions(recorder, row[card["features"]], card)
+    wide = _card_module().contributions(recorder, row[list(card.features)], card.raw)
     p = float(recorder.proba[0, 1])
     first = wide.iloc[0]
     return p, pd.DataFrame({"feature": list(first.index),

@@ -126,62 +126,6 @@ def app(dashboard_env):
     return create_app()
 
 
-def run_callback(func, trigger: str, *args):
-    """Call a Dash callback as Dash would, with ``trigger`` as the changed property."""
-    from contextvars import copy_context
-
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
-
-    def call():
-        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": trigger, "value": None}]))
-        return func(*args)
-
-    return copy_context().run(call)
-
-
-def test_carts_callback_applies_a_click_and_clears(app):
-    from dashboard.pages import carts
-
-    empty = {c: None for c in ("items_added", "pages_viewed", "session_activity_count")}
-    clicks = {c: None for c in carts.CART_RANGE_COLUMNS}
-    click = {"points": [{"customdata": [1, 10, 20]}]}
-    out = run_callback(carts.update, "carts-by-segment.clickData", None, "all", empty, click, None, clicks, clicks,
-                       [], "")
-    assert out["segment"] == [1] and out["state"] == "segment=1"
-    assert "Customer type 1" in json.dumps(out["chips"], default=str)
-    out = run_callback(carts.update, '{"key":"segment","type":"carts-clear"}.n_clicks', None, "all", empty, None,
-                       None, clicks, clicks, [1], "segment=1")
-    assert out["segment"] == [] and out["state"] == ""
-    # a slider on bucket indices becomes a value range in the URL
-    out = run_callback(carts.update, "carts-range-items_added.value", None, "all",
-                       {**empty, "items_added": [1, 3]}, None, None, clicks, clicks, [], "")
-    assert out["state"] == "items_added=1-3"
-
-
-def test_carts_callback_answers_garbage_with_a_message(app):
-    from dashboard.pages import carts
-
-    empty = {c: None for c in ("items_added", "pages_viewed", "session_activity_count")}
-    clicks = {c: None for c in carts.CART_RANGE_COLUMNS}
-    out = run_callback(carts.update, "carts-segment.value", ["9", {"evil": 1}], "all", empty, None, None, clicks,
-                       clicks, [], "segment=0&items_added=zzz")
-    text = json.dumps(out["problems"], default=str)
-    assert "Ignored" in text and out["segment"] == []
-
-
-def test_customers_callback_cross_filters_by_category(app):
-    from dashboard.pages import customers
-
-    ranges = {c: None for c in customers.SLIDERS}
-    cats = {f: None for f in customers.CATEGORICAL}
-    dists = {c: None for c in customers.CUSTOMER_RANGE_COLUMNS}
-    cats["top_category"] = {"points": [{"customdata": ["Kitchenware", 3, 10]}]}
-    out = run_callback(customers.update, "cust-by-category.clickData", [], "all", [], ranges, cats, dists, dists,
-                       [], "")
-    assert out["category"] == ["kitchenware"] and out["state"] == "category=kitchenware"
-
-
 def test_export_is_exactly_the_filtered_list(app):
     from dashboard.pages import segments
     from dashboard.queries import at_risk
@@ -203,11 +147,11 @@ def test_what_if_prediction_and_advice(app):
     customer = example_ids("customers", 1)[0]
     row = subject_row("customers", customer)
     out = what_if.render_prediction("customers", row, customer)
-    assert out["problems"] is None
-    assert out["gauge"].data[0].type == "indicator"
-    assert len(out["contributions"].data[0].y) > 5
+    assert out.problems is None
+    assert out.gauge["data"][0]["type"] == "indicator"  # figures are plain dicts
+    assert len(out.contributions["data"][0]["y"]) > 5
     bad = what_if.render_prediction("customers", {**row, "promo_share": 7}, customer)
-    assert "Share of promo purchases" in json.dumps(bad["problems"], default=str)
+    assert "Share of promo purchases" in json.dumps(bad.problems, default=str)
 
 
 # --- the app over HTTP ---------------------------------------------------------------------
@@ -362,11 +306,11 @@ def test_a_tampered_model_is_refused_and_a_retrained_one_picked_up(dashboard_env
         with pytest.raises(Unavailable) as info:
             models.load("customers")
         assert info.value.command == "python -m etl train" and "integrity" in info.value.message
-        assert models.load("carts")[1]["subject"] == "carts"        # the other model still loads
+        assert models.load("carts")[1].subject == "carts"        # the other model still loads
     shutil.copyfile(dashboard_env["models"] / pickle.name, pickle)
     with server.test_request_context("/"):
         pipeline, card = models.load("customers")
-        assert card["sha256"] == models.read_card("customers")["sha256"] and hasattr(pipeline, "predict_proba")
+        assert card.sha256 == models.read_card("customers").sha256 and hasattr(pipeline, "predict_proba")
 
 
 def test_an_unreachable_redis_cache_degrades_to_uncached(dashboard_env, monkeypatch):
@@ -397,12 +341,12 @@ def test_what_if_scores_once_and_advises_separately(app):
         pipeline, card = load(subject)
         start = example_ids(subject, 1)[0]
         row = subject_row(subject, start)
-        frame = pd.DataFrame([{f: row[f] for f in card["features"]}], columns=card["features"])
+        frame = pd.DataFrame([{f: row[f] for f in card.features}], columns=list(card.features))
         p, drivers = score(subject, frame)
         assert p == pipeline.predict_proba(frame)[0, 1]  # exactly the single-row prediction
-        assert len(drivers) == len(card["features"])
+        assert len(drivers) == len(card.features)
         out = what_if.render_prediction(subject, row, start)
-        assert out["p"] == p and "advice" not in out
+        assert out.p == p and not hasattr(out, "advice")
         advice = json.dumps(what_if.render_advice(subject, row, p), default=str)
         assert advice == json.dumps(what_if.render_advice(subject, row), default=str)
         assert "below" in advice or "threshold" in advice

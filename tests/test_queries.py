@@ -11,7 +11,7 @@ from flask import Flask
 
 from dashboard import queries as q
 from dashboard.cache import cache, init_cache
-from dashboard.cart_cube import Bins, cart_bins
+from dashboard.bins import Bins, cart_bins
 from dashboard.config import get_config
 from dashboard.filters import (CART_RANGE_COLUMNS, CartFilters, CustomerFilters, Range, SegmentView,
                                parse_cart_filters)
@@ -206,14 +206,14 @@ def test_cart_bins_are_held_per_release(dashboard_env, monkeypatch, tmp_path):
     import os
     import shutil
 
-    from dashboard import cart_cube
+    from dashboard import bins as bins_module
 
     served = tmp_path / "served.duckdb"
     shutil.copyfile(dashboard_env["scored"], served)
     monkeypatch.setenv("WAREHOUSE_URL", str(served))
     calls = []
-    shared = cart_cube._shared_cart_bins
-    monkeypatch.setattr(cart_cube, "_shared_cart_bins", lambda: calls.append(1) or shared())
+    shared = bins_module._shared_cart_bins
+    monkeypatch.setattr(bins_module, "_shared_cart_bins", lambda: calls.append(1) or shared())
     first = cart_bins()
     assert cart_bins() is first and len(calls) == 1
     shutil.copyfile(dashboard_env["scored"], tmp_path / "new.duckdb")

@@ -36,9 +36,9 @@ def _models(run: dict) -> list:
             items.append(html.Li([html.Strong(subject.capitalize()), ": no model yet — run ",
                                   html.Code("python -m etl train")]))
             continue
-        same = card.get("data_version") == run["data_version"]
-        items.append(html.Li([html.Strong(subject.capitalize()), f": trained {str(card.get('trained_at', '?'))[:16]} "
-                              f"on data version {card.get('data_version', '?')} ",
+        same = card.data_version == run["data_version"]
+        items.append(html.Li([html.Strong(subject.capitalize()), f": trained {str(card.trained_at or '?')[:16]} "
+                              f"on data version {card.data_version or '?'} ",
                               html.Span("(current)" if same else "(older data: retrain)",
                                         className="text-success" if same else "text-danger fw-bold")]))
     return items

@@ -9,10 +9,12 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import figures
 from dashboard.components.alerts import guarded_layout, problems_alert
 from dashboard.components.cards import graph_card, page_header
+from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
-from dashboard.models import read_card
+from dashboard.models import ModelCard, read_card
 from dashboard.queries import confusion, latest_run
+from dashboard.views import ModelView
 
 dash.register_page(__name__, path="/model", name="Model", order=5, title="Model · Shopper Insights",
                    description="ROC and PR curves, confusion matrix at a threshold, profit curve, importances.")
@@ -34,50 +36,48 @@ def _rates(counts: dict) -> dict:
             "accuracy": div(tp + tn, tp + fp + fn + tn), "flagged": div(tp + fp, tp + fp + fn + tn)}
 
 
-def render(subject: str, threshold: float, problems: list[str]) -> dict:
+def render(subject: str, threshold: float, problems: list[str]) -> ModelView:
     card = read_card(subject)
     counts = confusion(subject, round(threshold, 4))
     rates = _rates(counts)
-    curves = card.get("curves", {})
+    curves = card.curves
     roc, pr = curves.get("roc", {}), curves.get("pr", {})
-    holdout = card.get("metrics", {}).get("holdout", {})
+    holdout = card.holdout
     base_rate = holdout["positives"] / holdout["rows"] if holdout.get("rows") else None
     fmt = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
     metrics = dbc.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in (
         ("Precision", fmt(rates["precision"])), ("Recall", fmt(rates["recall"])), ("F1", fmt(rates["f1"])),
         ("Accuracy", fmt(rates["accuracy"])), ("Flagged", fmt(rates["flagged"])))])],
         size="sm", className="meta-table mb-0")
-    return {
-        "state": query_string({"subject": subject, "t": f"{threshold:.2f}"}).lstrip("?"),
-        "problems": problems_alert(problems),
-        "roc": figures.roc_curve(roc.get("fpr", []), roc.get("tpr", []), holdout.get("roc_auc"),
-                                 None if rates["fpr"] is None or rates["recall"] is None else (rates["fpr"], rates["recall"])),
-        "pr": figures.pr_curve(pr.get("precision", []), pr.get("recall", []), base_rate,
-                               None if rates["precision"] is None or rates["recall"] is None
-                               else (rates["recall"], rates["precision"])),
-        "confusion": figures.confusion_matrix(counts, subject),
-        "metrics": metrics,
-        "profit": figures.profit_curve(card.get("profit_curve") or [], threshold),
-    }
+    return ModelView(
+        state=query_string({"subject": subject, "t": f"{threshold:.2f}"}).lstrip("?"),
+        problems=problems_alert(problems),
+        roc=figures.roc_curve(roc.get("fpr", []), roc.get("tpr", []), holdout.get("roc_auc"),
+                              None if rates["fpr"] is None or rates["recall"] is None else (rates["fpr"], rates["recall"])),
+        pr=figures.pr_curve(pr.get("precision", []), pr.get("recall", []), base_rate,
+                            None if rates["precision"] is None or rates["recall"] is None
+                            else (rates["recall"], rates["precision"])),
+        confusion=figures.confusion_matrix(counts, subject),
+        metrics=metrics,
+        profit=figures.profit_curve(list(card.profit_curve), threshold),
+    )
 
 
-def _facts(card: dict) -> dbc.Card:
-    holdout = card.get("metrics", {}).get("holdout", {})
-    cv = card.get("metrics", {}).get("cv", {})
-    excluded = card.get("leakage", {}).get("excluded") or []
+def _facts(card: ModelCard) -> dbc.Card:
+    holdout, cv, excluded = card.holdout, card.cv, card.leakage_excluded
     try:
         warehouse_version = latest_run()["data_version"]
     except Exception:  # noqa: BLE001 - the facts are still worth showing
         warehouse_version = None
-    stale = warehouse_version is not None and card.get("data_version") not in (None, warehouse_version)
-    rows = [("Model", card.get("estimator", {}).get("label", "?")),
+    stale = warehouse_version is not None and card.data_version not in (None, warehouse_version)
+    rows = [("Model", card.estimator_label or "?"),
             ("Holdout ROC-AUC", f"{holdout.get('roc_auc', float('nan')):.3f}"),
             ("Holdout PR-AUC / F1 / Brier", f"{holdout.get('pr_auc', float('nan')):.3f} / "
                                             f"{holdout.get('f1', float('nan')):.3f} / {holdout.get('brier', float('nan')):.3f}"),
             ("CV ROC-AUC", f"{cv.get('roc_auc_mean', float('nan')):.3f} ± {cv.get('roc_auc_std', float('nan')):.3f}"),
-            ("Trained", str(card.get("trained_at", "?")).replace("T", " ")[:16]),
+            ("Trained", str(card.trained_at or "?").replace("T", " ")[:16]),
             ("Excluded as leakage", ", ".join(excluded) or "none"),
-            ("Model version", card.get("model_version", "?"))]
+            ("Model version", card.model_version or "?")]
     return dbc.Card(dbc.CardBody([
         html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                    className="meta-table"),
@@ -86,10 +86,10 @@ def _facts(card: dict) -> dbc.Card:
     ]), className="mb-3")
 
 
-def _candidates(card: dict) -> dbc.Table:
-    chosen = card.get("estimator", {}).get("candidate")
+def _candidates(card: ModelCard) -> dbc.Table:
+    chosen = card.chosen_candidate
     rows = []
-    for c in sorted(card.get("candidates", []), key=lambda c: -c.get("cv", {}).get("roc_auc_mean", 0)):
+    for c in sorted(card.candidates, key=lambda c: -c.get("cv", {}).get("roc_auc_mean", 0)):
         cv = c.get("cv", {})
         rows.append(html.Tr([
             html.Td([c.get("label", c.get("name")), html.Span(" (chosen)", className="fw-bold") if c.get("name") == chosen else None]),
@@ -109,33 +109,33 @@ def layout(**query) -> html.Div:
     card = read_card(subject)
     problems: list[str] = []
     threshold = parse_threshold(query.get("t"), "t", 0, 1, problems)
-    threshold = float(card["threshold"]) if threshold is None else threshold
+    threshold = float(card.threshold) if threshold is None else threshold
     out = render(subject, threshold, problems)
-    importance = pd.DataFrame(card.get("permutation_importance") or [],
+    importance = pd.DataFrame(list(card.permutation_importance),
                               columns=["feature", "importance_mean", "importance_std"])
-    marks = {0: "0", 0.5: "0.5", 1: "1", round(float(card["threshold"]), 2): "default"}
+    marks = {0: "0", 0.5: "0.5", 1: "1", round(float(card.threshold), 2): "default"}
     tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/model") + f"?subject={key}",
                                             active=key == subject)) for key, name in SUBJECT_NAMES.items()],
                    pills=True, className="mb-3")
     return html.Div([
         page_header("Model", "Holdout performance of the trained model and what a threshold would mean."),
-        dcc.Store(id=STATE, data=out["state"]),
+        dcc.Store(id=STATE, data=out.state),
         dcc.Store(id="model-subject", data=subject),
         tabs,
-        html.Div(out["problems"], id="model-problems"),
+        html.Div(out.problems, id="model-problems"),
         dbc.Row([
             dbc.Col(_facts(card), lg=4),
             dbc.Col(dbc.Card(dbc.CardBody([
                 dbc.Label("Decision threshold", html_for="model-threshold", className="fw-semibold"),
                 dcc.Slider(id="model-threshold", min=0, max=1, step=0.01, value=round(threshold, 2), marks=marks,
                            updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False}),
-                dbc.Row([dbc.Col(graph_card("model-confusion", out["confusion"]), md=7),
-                         dbc.Col(html.Div(out["metrics"], id="model-metrics"), md=5, className="pt-4")]),
+                dbc.Row([dbc.Col(graph_card("model-confusion", out.confusion), md=7),
+                         dbc.Col(html.Div(out.metrics, id="model-metrics"), md=5, className="pt-4")]),
             ]), className="mb-3"), lg=8),
         ]),
-        dbc.Row([dbc.Col(graph_card("model-roc", out["roc"]), lg=6), dbc.Col(graph_card("model-pr", out["pr"]), lg=6)]),
+        dbc.Row([dbc.Col(graph_card("model-roc", out.roc), lg=6), dbc.Col(graph_card("model-pr", out.pr), lg=6)]),
         dbc.Row([
-            dbc.Col(graph_card("model-profit", out["profit"]), lg=6),
+            dbc.Col(graph_card("model-profit", out.profit), lg=6),
             dbc.Col(graph_card("model-importance", figures.importances(importance)), lg=6),
         ]),
         dbc.Card(dbc.CardBody([html.H2("Candidates compared (cross-validation on the training split)", className="h6"),
@@ -144,10 +144,12 @@ def layout(**query) -> html.Div:
 
 
 @callback(
-    Output(STATE, "data"), Output("model-problems", "children"), Output("model-roc", "figure"),
-    Output("model-pr", "figure"), Output("model-confusion", "figure"), Output("model-metrics", "children"),
-    Output("model-profit", "figure"),
-    Input("model-threshold", "value"), State("model-subject", "data"),
+    output=outputs_for(ModelView, {
+        "state": Output(STATE, "data"), "problems": Output("model-problems", "children"),
+        "roc": Output("model-roc", "figure"), "pr": Output("model-pr", "figure"),
+        "confusion": Output("model-confusion", "figure"), "metrics": Output("model-metrics", "children"),
+        "profit": Output("model-profit", "figure")}),
+    inputs=[Input("model-threshold", "value"), State("model-subject", "data")],
     prevent_initial_call=True,
 )
 def update(threshold, subject):
@@ -155,6 +157,5 @@ def update(threshold, subject):
     value = parse_threshold(threshold, "threshold", 0, 1, problems)
     subject = _subject(subject)
     if value is None:
-        value = float(read_card(subject)["threshold"])
-    out = render(subject, value, problems)
-    return out["state"], out["problems"], out["roc"], out["pr"], out["confusion"], out["metrics"], out["profit"]
+        value = float(read_card(subject).threshold)
+    return values(render(subject, value, problems))

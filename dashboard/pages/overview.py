@@ -15,11 +15,13 @@ from dashboard.components.alerts import guarded_layout, problems_alert, unavaila
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
 from dashboard.components.kpi import cart_kpi_cards, kpi_card
+from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import (CATEGORY_SLUGS, TIER_KEYS, CartFilters, CustomerFilters,
                                parse_cart_filters, parse_choices, parse_customer_filters,
                                parse_segments, parse_yes_no, query_string, slug)
 from dashboard.queries import FUNNEL_STAGES, REVENUE_PERIODS, cart_kpis, cart_outcomes, customer_kpis
 from dashboard.source import Unavailable
+from dashboard.views import OverviewCartsView, OverviewCustomersView
 from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
 
 dash.register_page(__name__, path="/", name="Overview", order=0, title="Overview · Shopper Insights",
@@ -33,25 +35,25 @@ def _state(filters) -> str:
     return query_string(filters.query()).lstrip("?")
 
 
-def render_carts(filters: CartFilters, problems: list[str]) -> dict:
+def render_carts(filters: CartFilters, problems: list[str]) -> OverviewCartsView:
     outcomes = cart_outcomes(filters)
     now, base = cart_kpis(outcomes), cart_kpis(cart_outcomes(CartFilters()))
-    return {
-        "state": _state(filters),
-        "problems": problems_alert(problems),
-        "kpis": cart_kpi_cards(now, base),
-        "funnel": figures.funnel(outcomes, FUNNEL_STAGES),
-        "link": dash.get_relative_path("/carts") + query_string(filters.query()),
-    }
+    return OverviewCartsView(
+        state=_state(filters),
+        problems=problems_alert(problems),
+        kpis=cart_kpi_cards(now, base),
+        funnel=figures.funnel(outcomes, FUNNEL_STAGES),
+        link=dash.get_relative_path("/carts") + query_string(filters.query()),
+    )
 
 
-def render_customers(filters: CustomerFilters, problems: list[str]) -> dict:
+def render_customers(filters: CustomerFilters, problems: list[str]) -> OverviewCustomersView:
     now, base = customer_kpis(filters), customer_kpis(CustomerFilters())
     at_risk_note = None if now["profit_at_risk"] is not None else "needs a model: run python -m etl train"
-    return {
-        "state": _state(filters),
-        "problems": problems_alert(problems),
-        "kpis": [
+    return OverviewCustomersView(
+        state=_state(filters),
+        problems=problems_alert(problems),
+        kpis=[
             kpi_card("Customers", now["customers"], base["customers"], "count"),
             kpi_card("Activity declined", now["declined_share"], base["declined_share"], "rate", worse_when="up"),
             kpi_card("Average monthly profit", now["mean_profit"], base["mean_profit"], "number"),
@@ -60,23 +62,24 @@ def render_customers(filters: CustomerFilters, problems: list[str]) -> dict:
             kpi_card("Profit at risk", now["profit_at_risk"], base["profit_at_risk"], "number",
                      worse_when="up", note=at_risk_note or "Σ P(decline) × profit"),
         ],
-        "revenue": figures.revenue_by_period(now["revenue"], base["revenue"], REVENUE_PERIODS),
-        "link": dash.get_relative_path("/customers") + query_string(filters.query()),
-    }
+        revenue=figures.revenue_by_period(now["revenue"], base["revenue"], REVENUE_PERIODS),
+        link=dash.get_relative_path("/customers") + query_string(filters.query()),
+    )
 
 
-def _section(title: str, controls: list, prefix: str, view: dict | None, graph_id: str, graph_key: str,
+def _section(title: str, controls: list, prefix: str, view: OverviewCartsView | OverviewCustomersView | None,
+             graph_id: str, graph_key: str,
              link_text: str, error=None) -> dbc.Card:
     if error is not None:
         return dbc.Card(dbc.CardBody([html.H2(title, className="h5"), error]), className="mb-4")
     return dbc.Card(dbc.CardBody([
         html.Div([html.H2(title, className="h5 mb-0"),
-                  dcc.Link(link_text, href=view["link"], id=f"{prefix}-link", className="small")],
+                  dcc.Link(link_text, href=view.link, id=f"{prefix}-link", className="small")],
                  className="d-flex justify-content-between align-items-baseline mb-2"),
-        html.Div(view["problems"], id=f"{prefix}-problems"),
+        html.Div(view.problems, id=f"{prefix}-problems"),
         dbc.Row([dbc.Col(c, md="auto", className="me-3") for c in controls], className="overview-filters"),
-        dbc.Row(view["kpis"], id=f"{prefix}-kpis", className="g-2"),
-        graph_card(graph_id, view[graph_key]),
+        dbc.Row(view.kpis, id=f"{prefix}-kpis", className="g-2"),
+        graph_card(graph_id, getattr(view, graph_key)),
     ]), className="mb-4 section-card")
 
 
@@ -96,7 +99,7 @@ def layout(**query) -> html.Div:
                       list(cart_filters.segments)),
             yes_no("ov-carts-details", "Product details viewed", cart_filters.details),
         ], "ov-carts", carts, "ov-carts-funnel", "funnel", "Explore carts →"))
-        sections.append(dcc.Store(id=CART_STATE, data=carts["state"]))
+        sections.append(dcc.Store(id=CART_STATE, data=carts.state))
     except Unavailable as exc:
         sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", unavailable_alert(exc)))
     try:
@@ -110,7 +113,7 @@ def layout(**query) -> html.Div:
                 value=[slug(c) for c in customer_filters.categories], multi=True, placeholder="All categories",
                 style={"minWidth": "18rem"}), "ov-cust-category"),
         ], "ov-cust", customers, "ov-cust-revenue", "revenue", "Explore customers →"))
-        sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers["state"]))
+        sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers.state))
     except Unavailable as exc:
         sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", unavailable_alert(exc)))
     return html.Div([
@@ -120,23 +123,26 @@ def layout(**query) -> html.Div:
 
 
 @callback(
-    Output(CART_STATE, "data"), Output("ov-carts-problems", "children"), Output("ov-carts-kpis", "children"),
-    Output("ov-carts-funnel", "figure"), Output("ov-carts-link", "href"),
-    Input("ov-carts-segment", "value"), Input("ov-carts-details", "value"),
+    output=outputs_for(OverviewCartsView, {
+        "state": Output(CART_STATE, "data"), "problems": Output("ov-carts-problems", "children"),
+        "kpis": Output("ov-carts-kpis", "children"), "funnel": Output("ov-carts-funnel", "figure"),
+        "link": Output("ov-carts-link", "href")}),
+    inputs=[Input("ov-carts-segment", "value"), Input("ov-carts-details", "value")],
     prevent_initial_call=True,
 )
 def update_carts(segment, details):
     problems: list[str] = []
     filters = CartFilters(segments=parse_segments(segment, problems),
                           details=parse_yes_no(details, "details", problems))
-    view = render_carts(filters, problems)
-    return view["state"], view["problems"], view["kpis"], view["funnel"], view["link"]
+    return values(render_carts(filters, problems))
 
 
 @callback(
-    Output(CUSTOMER_STATE, "data"), Output("ov-cust-problems", "children"), Output("ov-cust-kpis", "children"),
-    Output("ov-cust-revenue", "figure"), Output("ov-cust-link", "href"),
-    Input("ov-cust-tier", "value"), Input("ov-cust-consent", "value"), Input("ov-cust-category", "value"),
+    output=outputs_for(OverviewCustomersView, {
+        "state": Output(CUSTOMER_STATE, "data"), "problems": Output("ov-cust-problems", "children"),
+        "kpis": Output("ov-cust-kpis", "children"), "revenue": Output("ov-cust-revenue", "figure"),
+        "link": Output("ov-cust-link", "href")}),
+    inputs=[Input("ov-cust-tier", "value"), Input("ov-cust-consent", "value"), Input("ov-cust-category", "value")],
     prevent_initial_call=True,
 )
 def update_customers(tier, consent, category):
@@ -144,5 +150,4 @@ def update_customers(tier, consent, category):
     filters = CustomerFilters(tiers=parse_choices(tier, "tier", TIER_KEYS, problems),
                               consent=parse_yes_no(consent, "consent", problems),
                               categories=parse_choices(category, "category", CATEGORY_SLUGS, problems))
-    view = render_customers(filters, problems)
-    return view["state"], view["problems"], view["kpis"], view["revenue"], view["link"]
+    return values(render_customers(filters, problems))

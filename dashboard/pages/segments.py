@@ -20,11 +20,13 @@ from dashboard.components.alerts import guarded_layout, problems_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import labelled
 from dashboard.components.kpi import format_value
+from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import SegmentView, event_points, parse_segment_view, query_dict, query_string
 from dashboard.models import read_card
 from dashboard.queries import (AT_RISK_COLUMNS, at_risk, segment_p_decline, segment_profile, segment_summary,
                                segments)
 from dashboard.source import Unavailable
+from dashboard.views import SegmentsView
 from etl.schema import label
 
 dash.register_page(__name__, path="/segments", name="Segments", order=3, title="Segments · Shopper Insights",
@@ -54,7 +56,7 @@ EXPORT_HEADERS = {c["field"]: c["headerName"] for c in COLUMNS}
 
 def _threshold() -> float | None:
     try:
-        return float(read_card("customers")["threshold"])
+        return float(read_card("customers").threshold)
     except (Unavailable, KeyError, TypeError, ValueError):
         return None
 
@@ -68,7 +70,7 @@ def _segment_options(table: pd.DataFrame) -> list[dict]:
     return options
 
 
-def render(view: SegmentView, problems: list[str]) -> dict:
+def render(view: SegmentView, problems: list[str]) -> SegmentsView:
     table = segments()
     known = set(table.segment_id)
     if view.segment and view.segment not in known:
@@ -83,21 +85,20 @@ def render(view: SegmentView, problems: list[str]) -> dict:
         heading += f" · {view.describe()}"
     shown = f"Top {len(rows):,} of {summary['customers']:,} customers by P(decline)" if summary["customers"] > len(rows) \
         else f"{summary['customers']:,} customers, highest P(decline) first"
-    return {
-        "state": query_string(view.query()).lstrip("?"),
-        "segment": view.segment or "all",
-        "promo": view.min_promo, "p": view.min_p_decline, "profit": view.min_profit,
-        "problems": problems_alert(problems),
-        "heading": heading,
-        "summary": _summary_cards(summary),
-        "offer": _offer(chosen, view),
-        "bubbles": figures.segment_overview(table, view.segment),
-        "profile": figures.profile_bars(segment_profile(view)),
-        "p_hist": figures.p_histogram(segment_p_decline(view), threshold),
-        "rows": rows.to_dict("records"),
-        "shown": shown,
-        "link": dash.get_relative_path("/segments") + query_string(view.query()),
-    }
+    return SegmentsView(
+        state=query_string(view.query()).lstrip("?"),
+        segment=view.segment or "all",
+        problems=problems_alert(problems),
+        heading=heading,
+        summary=_summary_cards(summary),
+        offer=_offer(chosen, view),
+        bubbles=figures.segment_overview(table, view.segment),
+        profile=figures.profile_bars(segment_profile(view)),
+        p_hist=figures.p_histogram(segment_p_decline(view), threshold),
+        rows=rows.to_dict("records"),
+        shown=shown,
+        link=dash.get_relative_path("/segments") + query_string(view.query()),
+    )
 
 
 def _summary_cards(summary: dict) -> dbc.Row:
@@ -139,39 +140,39 @@ def layout(**query) -> html.Div:
     return html.Div([
         page_header("Segments", "From a segment to the customers worth calling first.",
                     html.Div([html.Span("Link to this view: ", className="small text-secondary"),
-                              html.Code(out["link"], id="seg-link"),
+                              html.Code(out.link, id="seg-link"),
                               dcc.Clipboard(target_id="seg-link", title="Copy the link", className="ms-1 d-inline")])),
-        dcc.Store(id=STATE, data=out["state"]),
-        html.Div(out["problems"], id="seg-problems"),
+        dcc.Store(id=STATE, data=out.state),
+        html.Div(out.problems, id="seg-problems"),
         dbc.Row([
             dbc.Col(dbc.Card(dbc.CardBody([
                 html.H2("Segment", className="h6 text-uppercase text-secondary"),
                 labelled("Segment", dcc.Dropdown(id="seg-segment", options=_segment_options(table),
-                                                 value=out["segment"], clearable=False), "seg-segment"),
+                                                 value=out.segment, clearable=False), "seg-segment"),
                 html.H2("Segment builder", className="h6 text-uppercase text-secondary mt-3"),
                 html.P("Narrow the segment: leave a field empty to ignore it.", className="small text-secondary"),
                 *_builder(view),
             ]), className="filter-panel mb-3"), md=4, lg=3),
             dbc.Col([
-                html.H2(out["heading"], id="seg-heading", className="h5"),
-                html.Div(out["summary"], id="seg-summary"),
-                html.Div(out["offer"], id="seg-offer", className="mb-3"),
-                graph_card("seg-bubbles", out["bubbles"], interactive=True,
+                html.H2(out.heading, id="seg-heading", className="h5"),
+                html.Div(out.summary, id="seg-summary"),
+                html.Div(out.offer, id="seg-offer", className="mb-3"),
+                graph_card("seg-bubbles", out.bubbles, interactive=True,
                            hint="Click a bar to drill into that segment."),
                 dbc.Row([
-                    dbc.Col(graph_card("seg-p-hist", out["p_hist"]), xl=5),
-                    dbc.Col(graph_card("seg-profile", out["profile"]), xl=7),
+                    dbc.Col(graph_card("seg-p-hist", out.p_hist), xl=5),
+                    dbc.Col(graph_card("seg-profile", out.profile), xl=7),
                 ], className="g-3"),
                 dbc.Card(dbc.CardBody([
                     html.Div([
                         html.H2("At-risk customers", className="h5 mb-0"),
                         html.Div([
-                            html.Span(out["shown"], id="seg-shown", className="small text-secondary me-3"),
+                            html.Span(out.shown, id="seg-shown", className="small text-secondary me-3"),
                             dbc.Button("Export CSV", id="seg-export-csv", size="sm", color="primary", className="me-2"),
                             dbc.Button("Export XLSX", id="seg-export-xlsx", size="sm", color="primary", outline=True),
                         ]),
                     ], className="d-flex flex-wrap justify-content-between align-items-center gap-2 mb-2"),
-                    dag.AgGrid(id="seg-grid", columnDefs=COLUMNS, rowData=out["rows"],
+                    dag.AgGrid(id="seg-grid", columnDefs=COLUMNS, rowData=out.rows,
                                defaultColDef={"sortable": True, "resizable": True, "filter": False},
                                dashGridOptions={"animateRows": False, "rowHeight": 34,
                                                 "suppressCellFocus": False},
@@ -184,12 +185,15 @@ def layout(**query) -> html.Div:
 
 
 @callback(
-    Output(STATE, "data"), Output("seg-segment", "value"), Output("seg-problems", "children"),
-    Output("seg-heading", "children"), Output("seg-summary", "children"), Output("seg-offer", "children"),
-    Output("seg-bubbles", "figure"), Output("seg-profile", "figure"), Output("seg-p-hist", "figure"),
-    Output("seg-grid", "rowData"), Output("seg-shown", "children"), Output("seg-link", "children"),
-    Input("seg-segment", "value"), Input("seg-promo", "value"), Input("seg-p", "value"),
-    Input("seg-profit", "value"), Input("seg-bubbles", "clickData"),
+    output=outputs_for(SegmentsView, {
+        "state": Output(STATE, "data"), "segment": Output("seg-segment", "value"),
+        "problems": Output("seg-problems", "children"), "heading": Output("seg-heading", "children"),
+        "summary": Output("seg-summary", "children"), "offer": Output("seg-offer", "children"),
+        "bubbles": Output("seg-bubbles", "figure"), "profile": Output("seg-profile", "figure"),
+        "p_hist": Output("seg-p-hist", "figure"), "rows": Output("seg-grid", "rowData"),
+        "shown": Output("seg-shown", "children"), "link": Output("seg-link", "children")}),
+    inputs=[Input("seg-segment", "value"), Input("seg-promo", "value"), Input("seg-p", "value"),
+            Input("seg-profit", "value"), Input("seg-bubbles", "clickData")],
     prevent_initial_call=True,
 )
 def update(segment, promo, p, profit, bubble):
@@ -199,9 +203,7 @@ def update(segment, promo, p, profit, bubble):
             raise PreventUpdate
         segment = picked[0]
     view, problems = parse_segment_view({"segment": segment, "promo": promo, "p": p, "profit": profit})
-    out = render(view, problems)
-    return (out["state"], out["segment"], out["problems"], out["heading"], out["summary"], out["offer"],
-            out["bubbles"], out["profile"], out["p_hist"], out["rows"], out["shown"], out["link"])
+    return values(render(view, problems))
 
 
 def export_frame(view: SegmentView) -> pd.DataFrame:

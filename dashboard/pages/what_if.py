@@ -17,12 +17,15 @@ from dash.exceptions import PreventUpdate
 from dashboard import figures
 from dashboard.components.alerts import guarded_layout, problems_alert
 from dashboard.components.cards import graph_card, page_header
+from dashboard.components.view_model import outputs_for
+from dashboard.components.view_model import values as view_values
 from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
 from dashboard.inputs import choice, first, number, text
-from dashboard.models import load, score
+from dashboard.models import ModelCard, load, score
 from dashboard.queries import example_ids, subject_row
+from dashboard.views import PredictionView
 from etl.schema import OUTCOME_LABELS, label
 
 dash.register_page(__name__, path="/what-if", name="What-if", order=4, title="What-if · Shopper Insights",
@@ -81,13 +84,13 @@ def _dom_id(pattern_id: dict) -> str:
     return json.dumps(pattern_id, sort_keys=True, separators=(",", ":"))
 
 
-def _model_facts(card: dict) -> html.Table:
-    holdout = card.get("metrics", {}).get("holdout", {})
-    rows = [("Model", card.get("estimator", {}).get("label", "?")),
+def _model_facts(card: ModelCard) -> html.Table:
+    holdout = card.holdout
+    rows = [("Model", card.estimator_label or "?"),
             ("Holdout ROC-AUC", f"{holdout['roc_auc']:.3f}" if "roc_auc" in holdout else "?"),
-            ("Trained", str(card.get("trained_at", "?")).replace("T", " ")[:16]),
-            ("Decision threshold", f"{float(card['threshold']):.2f}"),
-            ("Model version", card.get("model_version", "?"))]
+            ("Trained", str(card.trained_at or "?").replace("T", " ")[:16]),
+            ("Decision threshold", f"{float(card.threshold):.2f}"),
+            ("Model version", card.model_version or "?")]
     return html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                       className="meta-table mb-0")
 
@@ -95,43 +98,42 @@ def _model_facts(card: dict) -> html.Table:
 FIX_VALUES = "Fix the highlighted values"
 
 
-def render_prediction(subject: str, values: dict, start) -> dict:
+def render_prediction(subject: str, values: dict, start) -> PredictionView:
     """Gauge, verdict and contributions for the form's values (messages for invalid ones); the
     advice is :func:`render_advice`, a callback of its own, so these return without waiting
     for its search. ``p`` is the probability (None for invalid values)."""
     pipeline, card = load(subject)
-    features, specs = card["features"], card.get("feature_specs", {})
-    threshold = float(card["threshold"])
+    features, specs = list(card.features), card.feature_specs
+    threshold = float(card.threshold)
     row, problems = parse_row(values, specs, features)
     state = {"subject": subject, **({"start": str(start)} if start is not None else {}),
              **{f: str(v) for f, v in row.items()}}
     if problems:
-        return {"state": query_string(state).lstrip("?"),
-                "problems": problems_alert(list(problems.values()), "Check these values:"),
-                "gauge": figures.empty(FIX_VALUES, height=250),
-                "contributions": figures.empty(FIX_VALUES),
-                "verdict": "", "p": None}
+        return PredictionView(state=query_string(state).lstrip("?"),
+                              problems=problems_alert(list(problems.values()), "Check these values:"),
+                              gauge=figures.empty(FIX_VALUES, height=250),
+                              contributions=figures.empty(FIX_VALUES), verdict="", p=None)
     frame = pd.DataFrame([row], columns=features)
     p, drivers = score(subject, frame)  # one model call for the probability and its drivers
     bad = OUTCOME_LABELS[subject][True].lower()
-    return {
-        "state": query_string(state).lstrip("?"),
-        "problems": None,
-        "p": p,
-        "gauge": figures.probability_gauge(p, threshold, subject),
-        "contributions": figures.contributions(drivers, subject),
-        "verdict": html.P([html.Strong(f"{p:.1%}"), f" chance this {SUBJECT_NAMES[subject].lower()} is ",
+    return PredictionView(
+        state=query_string(state).lstrip("?"),
+        problems=None,
+        p=p,
+        gauge=figures.probability_gauge(p, threshold, subject),
+        contributions=figures.contributions(drivers, subject),
+        verdict=html.P([html.Strong(f"{p:.1%}"), f" chance this {SUBJECT_NAMES[subject].lower()} is ",
                            html.Strong(bad), f" — {'above' if p >= threshold else 'below'} the threshold "
                            f"{threshold:.2f}."], className="mb-0"),
-    }
+    )
 
 
 def render_advice(subject: str, values: dict, p: float | None = None):
     """The smallest change below the threshold for the form's values (a short note for invalid
     ones: the other callback lists the problems). ``p``: the row's probability if known."""
     pipeline, card = load(subject)
-    features, specs = card["features"], card.get("feature_specs", {})
-    threshold = float(card["threshold"])
+    features, specs = list(card.features), card.feature_specs
+    threshold = float(card.threshold)
     row, problems = parse_row(values, specs, features)
     if problems:
         return html.P(f"{FIX_VALUES} to see the advice.", className="mb-0 text-secondary")
@@ -167,24 +169,24 @@ def _advice(advice, subject: str, threshold: float, p: float) -> html.Div:
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
     _, card = load(subject)
-    features, specs = card["features"], card.get("feature_specs", {})
+    features, specs = list(card.features), card.feature_specs
     examples = [str(i) for i in example_ids(subject)]
     start = _start_id(subject, query.get("start")) if query.get("start") else _start_id(subject, examples[0] if examples else None)
     values, missing = _row_values(subject, start, features)
-    values = {f: values.get(f, card.get("baseline", {}).get(f)) for f in features}
+    values = {f: values.get(f, card.baseline.get(f)) for f in features}
     for feature in features:  # values in the link override the starting row
         if feature in query:
             parsed, _ = parse_value(query[feature], specs.get(feature, {}))
             if parsed is not None:
                 values[feature] = parsed
     out = render_prediction(subject, values, start)
-    advice = render_advice(subject, values, out["p"])
+    advice = render_advice(subject, values, out.p)
     tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/what-if") + f"?subject={key}",
                                             active=key == subject))
                     for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
     return html.Div([
         page_header("What-if", "Change any feature; the prediction, its drivers and the advice follow."),
-        dcc.Store(id=STATE, data=out["state"]),
+        dcc.Store(id=STATE, data=out.state),
         dcc.Store(id="wi-subject", data=subject),
         tabs,
         dbc.Row([
@@ -199,20 +201,20 @@ def layout(**query) -> html.Div:
                         dbc.Button("Load", id="wi-load", color="primary", size="sm"),
                     ], className="d-flex flex-wrap align-items-center gap-1 mb-2"),
                     html.Div(missing or "", id="wi-start-msg", className="small text-danger mb-2"),
-                    html.Div(out["problems"], id="wi-problems"),
+                    html.Div(out.problems, id="wi-problems"),
                     dbc.Row([_field(f, specs.get(f, {}), values.get(f)) for f in features], className="whatif-form"),
                 ]), className="mb-3"),
             ], lg=6),
             dbc.Col([
                 dbc.Card(dbc.CardBody([
-                    html.Div(out["verdict"], id="wi-verdict", className="mb-2", **{"aria-live": "polite"}),
-                    dcc.Graph(id="wi-gauge", figure=out["gauge"], config={"displayModeBar": False}),
+                    html.Div(out.verdict, id="wi-verdict", className="mb-2", **{"aria-live": "polite"}),
+                    dcc.Graph(id="wi-gauge", figure=out.gauge, config={"displayModeBar": False}),
                     _model_facts(card),
                 ]), className="mb-3"),
                 dbc.Card(dbc.CardBody([html.H2("Smallest change below the threshold", className="h6"),
                                        html.Div(advice, id="wi-advice", **{"aria-live": "polite"})]),
                          className="mb-3"),
-                graph_card("wi-contributions", out["contributions"]),
+                graph_card("wi-contributions", out.contributions),
             ], lg=6),
         ]),
     ])
@@ -246,16 +248,17 @@ def _form_values() -> dict:
 
 
 @callback(
-    Output(STATE, "data"), Output("wi-problems", "children"), Output("wi-gauge", "figure"),
-    Output("wi-contributions", "figure"), Output("wi-verdict", "children"),
-    Input({"type": FIELD, "name": ALL}, "value"),
-    State("wi-subject", "data"), State("wi-start", "value"),
+    output=outputs_for(PredictionView, {
+        "state": Output(STATE, "data"), "problems": Output("wi-problems", "children"),
+        "gauge": Output("wi-gauge", "figure"), "contributions": Output("wi-contributions", "figure"),
+        "verdict": Output("wi-verdict", "children")}, without=("p",)),
+    inputs=[Input({"type": FIELD, "name": ALL}, "value"), State("wi-subject", "data"), State("wi-start", "value")],
     prevent_initial_call=True,
 )
 def update(_values, subject_value, start_value):
     subject = _subject(subject_value)
-    out = render_prediction(subject, _form_values(), _start_id(subject, start_value))
-    return out["state"], out["problems"], out["gauge"], out["contributions"], out["verdict"]
+    # every field but p, which feeds the advice callback, not the page
+    return view_values(render_prediction(subject, _form_values(), _start_id(subject, start_value)), without=("p",))
 
 
 @callback(
