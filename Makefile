@@ -13,14 +13,15 @@ ROWS      ?= 1000000
 BENCH_OUT ?= benchmarks/results/bench-$(ROWS).json
 export HOST PORT
 
-.PHONY: run prepare test test-fast browser-deps bench loadtest clean help
+.PHONY: run prepare test test-fast browser-deps bench loadtest first-load clean help
 
 help:
 	@echo "make run        set up, prepare data and models, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run the whole test suite (incl. browser tests)"
 	@echo "make test-fast  the suite without browser tests"
 	@echo "make bench ROWS=N BENCH_OUT=path.json   benchmark at N sessions"
-	@echo "make loadtest   load test with gunicorn on loopback (steady, worker killed, data refreshed)"
+	@echo "make loadtest   load test with gunicorn on loopback (steady, novel, worker killed, data refreshed)"
+	@echo "make first-load bytes a first visit to /carts transfers, compressed and not (headless chromium)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,9 @@ bench: $(VENV)/.dev
 
 loadtest: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
+
+first-load: $(VENV)/.dev browser-deps
+	$(BIN)/python -m benchmarks.first_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache data/warehouse.duckdb data/cache

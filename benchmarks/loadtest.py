@@ -16,6 +16,8 @@ worker is killed, while the data and models are refreshed, and while publishes c
 4. ``locust --headless -u 50 -r 50 -t 30s`` (FastHttpUser, no think time: 50 requests in
    flight) replays the payloads: 3/4 filter changes, 1/4 what-ifs. Requests/s, p50/p95/p99,
    failures from locust's CSV; CPU seconds used by gunicorn and by locust (same 2 cores).
+4b. ``novel`` (same server, right after): every request a carts filter change never requested
+   before in the run, each sent once (:mod:`benchmarks.novel`): the intrinsic cost, no cache hit.
 5. Again, with SIGKILL to one worker half way: failures, and how long the master took to
    replace the worker.
 6. Again, while ``python -m etl refresh`` publishes other data with its new models into the
@@ -37,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import refresh, storm, workload
+from benchmarks import novel, refresh, storm, workload
 from benchmarks.locustrun import kill_one_worker, run_locust
 from benchmarks.server import Gunicorn
 
@@ -86,8 +88,10 @@ def build_payloads(app, models_dir: Path, cycles: int = 1) -> list[dict]:
     return payloads
 
 
-def record_payloads(work: workload.Workload, path: Path) -> tuple[list[dict], list[dict]]:
-    """The load test's payloads (written to ``path``) and one page open per page (the refresh run's)."""
+def record_payloads(work: workload.Workload, path: Path, novel_path: Path | None = None,
+                    novel_count: int = 0) -> tuple[list[dict], list[dict]]:
+    """The load test's payloads (written to ``path``) and one page open per page (the refresh
+    run's); with ``novel_path``, also the novel run's ``novel_count`` never-repeated changes."""
     os.environ.update(work.env)
     os.environ["CACHE_DIR"] = str(work.folder / "cache-payloads")
     from dashboard.app import create_app
@@ -95,6 +99,8 @@ def record_payloads(work: workload.Workload, path: Path) -> tuple[list[dict], li
     app = create_app()
     payloads = build_payloads(app, work.models_dir)
     path.write_text(json.dumps(payloads))
+    if novel_path is not None:
+        novel.write(app, novel_path, novel_count, exclude=payloads)
     return payloads, refresh.page_payloads(app)
 
 
@@ -110,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw folder (default: $RAW_DIR, else ../shared/data, else 4,300 generated sessions)")
     p.add_argument("--out", type=Path, default=workload.RESULTS_DIR / "loadtest.json")
     p.add_argument("--work-dir", type=Path, default=workload.WORK_DIR)
+    p.add_argument("--no-novel", action="store_true",
+                   help="skip the run of never-repeated filter changes (after steady, same server)")
+    p.add_argument("--novel-count", type=int, default=3000,
+                   help="novel filter changes recorded; the run ends early when all are sent (default 3000)")
     p.add_argument("--no-kill", action="store_true", help="skip the run with a killed worker")
     p.add_argument("--no-refresh", action="store_true", help="skip the run with an ETL + training publish")
     p.add_argument("--refresh-at", type=float, default=10, help="seconds into the refresh run (default 10)")
@@ -139,10 +149,14 @@ def run(args: argparse.Namespace) -> dict:
     folder = work.folder / "loadtest"
     folder.mkdir(exist_ok=True)
     payloads_path = folder / "payloads.json"
-    log("recording payloads through the test client ...")
-    payloads, pages = record_payloads(work, payloads_path)
+    novel_path = None if args.no_novel else folder / "payloads-novel.json"
+    log("recording payloads through the test client"
+        + ("" if args.no_novel else f" (and {args.novel_count} novel filter changes)") + " ...")
+    payloads, pages = record_payloads(work, payloads_path, novel_path, args.novel_count)
     counts = {name: sum(p["name"] == name for p in payloads) for name in (CARTS, WHAT_IF)}
     log(f"{len(payloads)} payloads ({counts[CARTS]} filter changes, {counts[WHAT_IF]} what-ifs), all HTTP 200")
+    if novel_path is not None:
+        counts["novel"] = args.novel_count
 
     import duckdb
 
@@ -166,6 +180,11 @@ def run(args: argparse.Namespace) -> dict:
             result["runs"][name] = run_locust(server.url, payloads_path, args.users, args.duration,
                                               folder / f"locust-{name}", server,
                                               None if kill_at is None else kill_one_worker(server, kill_at))
+            if name == "steady" and novel_path is not None:
+                # same warm server; none of these bodies was sent before (benchmarks/novel.py)
+                log(f"[novel] locust {args.users} users, each of {args.novel_count} new filter changes sent once ...")
+                result["runs"]["novel"] = run_locust(server.url, novel_path, args.users, args.duration,
+                                                     folder / "locust-novel", server, env={"LOADTEST_NOVEL": "1"})
         finally:
             server.stop()
     if not args.no_refresh:
@@ -193,6 +212,9 @@ def goals(result: dict) -> dict:
         out["≥ 300 req/s"] = {"value": steady.get("rps"), "met": (steady.get("rps") or 0) >= GOALS["rps"]}
         out["p99 ≤ 300 ms"] = {"value": steady.get("p99_ms"), "met": (steady.get("p99_ms") or 1e9) <= GOALS["p99_ms"]}
         out["0 errors"] = {"value": steady.get("failures"), "met": steady.get("failures") == 0}
+    fresh = result["runs"].get("novel")
+    if fresh:
+        out["novel: 0 errors"] = {"value": fresh.get("failures"), "met": fresh.get("failures") == 0}
     killed = result["runs"].get("worker_killed")
     if killed:
         # a sync worker handles one request at a time: at most one request is in flight on it
@@ -218,6 +240,8 @@ def table(result: dict) -> str:
         lines.append(f"  {r['server_cpu_ms_per_request']} ms server CPU per request → ~{r['rps_if_cores_were_free']:.0f} req/s "
                      f"if gunicorn had all {os.cpu_count()} cores; {r['cpu_capacity_s']:.0f} CPU-s in {r['wall_s']} s, "
                      f"{r['other_cpu_s']:.0f} of them used by other processes")
+        if r.get("response_cache"):
+            lines.append("  X-Response-Cache: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["response_cache"].items())))
         if "killed_worker" in r:
             k = r["killed_worker"]
             lines.append(f"  worker {k.get('pid')} killed at {k.get('at_s')} s; replaced after "

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from locust import constant, events
+from locust.exception import StopUser
 from locust.contrib.fasthttp import FastHttpUser
 
 CARTS, WHAT_IF, PAGE = "carts filter change", "what-if", "page open"
@@ -54,11 +55,18 @@ def _note(index: int, body: bytes, problem: str | None, sent: float, received: f
     entry["last_received"] = max(entry["last_received"], received)
 
 
+# X-Response-Cache of every answer (hit / miss / skip / none): how many the cache served
+_CACHE_STATES: dict[str, int] = {}
+
+
 @events.quitting.add_listener
 def _write_answers(**_kwargs) -> None:
     path = os.environ.get("LOADTEST_ANSWERS")
     if path:
         Path(path).write_text(json.dumps(_SEEN))
+    path = os.environ.get("LOADTEST_CACHE_STATES")
+    if path:
+        Path(path).write_text(json.dumps(_CACHE_STATES))
 
 
 def check(status: int, text: bytes) -> str | None:
@@ -78,6 +86,27 @@ def _carts(user) -> None:
     user.send(CARTS)
 
 
+# LOADTEST_NOVEL=1 (benchmarks/novel.py): every payload is sent exactly once, in order, by
+# whichever user is free (gevent: one process, so one shared queue); a user stops when none
+# is left, so no body is ever repeated.
+_NOVEL = [(_i, _p["path"], json.dumps(_p["body"]).encode()) for _i, _p in enumerate(_PAYLOADS)] \
+    if os.environ.get("LOADTEST_NOVEL") else []
+_NOVEL.reverse()   # pop() from the end = first payload first
+
+
+def _novel(user) -> None:
+    if not _NOVEL:
+        # all sent: end the run now, so requests/s is over the time they took
+        user.environment.runner.quit()
+        raise StopUser()
+    index, path, body = _NOVEL.pop()
+    user.post(index, path, body, _p_name(index))
+
+
+def _p_name(index: int) -> str:
+    return _PAYLOADS[index]["name"]
+
+
 def _what_if(user) -> None:
     user.send(WHAT_IF)
 
@@ -88,7 +117,7 @@ def _page(user) -> None:
 
 class DashboardUser(FastHttpUser):
     # task weights; locust turns the dict into its task list when the class is created
-    tasks = {_carts: 3, _what_if: 1, **({_page: 1} if PAGE in _BY_NAME else {})}
+    tasks = {_novel: 1} if _NOVEL else {_carts: 3, _what_if: 1, **({_page: 1} if PAGE in _BY_NAME else {})}
     wait_time = constant(0)
     connection_timeout = 10.0
     network_timeout = 30.0
@@ -103,9 +132,14 @@ class DashboardUser(FastHttpUser):
         items = self.encoded.get(name) or self.encoded[CARTS]  # no models: carts only
         self.position += 1
         index, path, body = items[self.position % len(items)]
+        self.post(index, path, body, name)
+
+    def post(self, index: int, path: str, body: bytes, name: str) -> None:
         sent = time.time()
         with self.client.post(path, data=body, headers=_HEADERS, name=name, catch_response=True) as response:
             text = response.content or b""
+            state = (response.headers or {}).get("X-Response-Cache") or "none"
+            _CACHE_STATES[state] = _CACHE_STATES.get(state, 0) + 1
             problem = check(response.status_code, text)
             if self.keep:
                 _note(index, text, problem, sent, time.time())

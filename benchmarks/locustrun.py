@@ -8,6 +8,7 @@ thread (kill a worker, refresh the data) and may stop locust early; what it retu
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import threading
@@ -29,7 +30,10 @@ def run_locust(host: str, payloads_path: Path, users: int, duration: int, prefix
     argv = [str(VENV_BIN / "locust"), "-f", str(workload.PROJECT_ROOT / "benchmarks" / "locustfile.py"),
             "--headless", "-u", str(users), "-r", str(users), "-t", f"{duration}s", "--host", host,
             "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10"]
-    env = {**os.environ, **(env or {}), "LOADTEST_PAYLOADS": str(payloads_path)}
+    cache_states = prefix.with_name(prefix.name + "_cache.json")
+    cache_states.unlink(missing_ok=True)
+    env = {**os.environ, **(env or {}), "LOADTEST_PAYLOADS": str(payloads_path),
+           "LOADTEST_CACHE_STATES": str(cache_states)}
     cpu_before, busy_before = server.cpu_seconds(), _busy_cpu()
     started, started_at = time.perf_counter(), time.time()
     locust = subprocess.Popen(argv, cwd=workload.PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
@@ -69,6 +73,8 @@ def run_locust(host: str, payloads_path: Path, users: int, duration: int, prefix
                   locust_exit=locust.returncode, workers_after=len(server.worker_pids()),
                   worker_rss_mb_after=server.worker_rss_mb(), started_at=started_at)
     result.update(acted)
+    if cache_states.exists():   # X-Response-Cache counts: hit / miss / skip (none: not a callback)
+        result["response_cache"] = json.loads(cache_states.read_text())
     failures = prefix.with_name(prefix.name + "_failures.csv")
     if failures.exists():
         with open(failures, newline="") as handle:

@@ -49,11 +49,17 @@ class Gunicorn:
             return []
 
     def cpu_seconds(self) -> float:
+        """CPU of the master and its workers, including workers that have exited: gunicorn
+        recycles a worker after ``max_requests`` (5,000), and at hundreds of requests/s that
+        happens during a run; the master reaps it, so its CPU is in the master's
+        ``children_*`` times (without them a run's CPU per request was undercounted)."""
         total = 0.0
         for proc in [self.master, *self.master.children(recursive=True)]:
             try:
                 t = proc.cpu_times()
                 total += t.user + t.system
+                if proc is self.master:
+                    total += t.children_user + t.children_system
             except psutil.Error:
                 pass
         return total

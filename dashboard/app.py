@@ -13,8 +13,9 @@ from dash.exceptions import DependencyException
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard import callback_guard, release
+from dashboard import callback_guard, release, response_cache
 from dashboard.cache import init_cache
+from dashboard.compression import install_compression
 from dashboard.components.alerts import error_alert, unavailable_alert
 from dashboard.components.shell import app_layout
 from dashboard.config import get_config
@@ -91,6 +92,11 @@ def create_app() -> dash.Dash:
             return jsonify(message="The dashboard could not read this request."), 400
         return None
 
+    # Order matters: compression's after_request must run last (so it is registered first),
+    # the response cache's lookup after the request guard and its store before compression.
+    install_compression(server)
+    response_cache.install(server, update_path)
+
     @server.after_request
     def frame_policy(response: Response) -> Response:
         # Embedding is allowed where FRAME_ANCESTORS says; X-Frame-Options cannot express
@@ -146,10 +152,12 @@ def warm_up(server) -> threading.Thread:
 
         with server.app_context():
             try:
-                cube()
-                cart_outcomes(CartFilters())
-                cart_distributions(CartFilters())
-                customer_kpis(CustomerFilters())
+                # pinned like a request, so a publish meanwhile does not close it under the work
+                with release.held():
+                    cube()
+                    cart_outcomes(CartFilters())
+                    cart_distributions(CartFilters())
+                    customer_kpis(CustomerFilters())
             except Exception as exc:  # noqa: BLE001 - a warm-up must never stop the app
                 log.info("warm-up skipped: %s", exc)
 

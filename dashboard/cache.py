@@ -71,6 +71,17 @@ def _active() -> bool:
     return has_app_context() and cache in current_app.extensions.get("cache", {})
 
 
+def cache_active() -> bool:
+    """Whether this app has the shared cache attached (the benchmark detaches it)."""
+    return _active()
+
+
+def code_version() -> str:
+    """The :func:`code_stamp` taken when the cache was set up (hashing the files per request
+    would cost more than most answers)."""
+    return _code["stamp"]
+
+
 def memoized(version: Callable[[], object] = data_version) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Cache a query function's result under its name, ``version()`` and its arguments.
 

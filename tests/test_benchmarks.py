@@ -65,3 +65,37 @@ def test_loadtest_payloads_are_real_callback_requests(dashboard_env, tmp_path):
                           timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str(len(payloads))
+
+
+def test_novel_payloads_are_all_different_and_answered_fresh(dashboard_env, tmp_path, monkeypatch):
+    """The novel run's changes: real callback requests, no body twice nor one of the steady
+    run's, and each one computed (X-Response-Cache: miss) when the load test sends it."""
+    from benchmarks import loadtest, novel
+    from dashboard.app import create_app
+
+    app = create_app()
+    steady = loadtest.build_payloads(app, dashboard_env["models"])
+    payloads = novel.novel_payloads(app, 40, exclude=steady)
+    bodies = [json.dumps(p["body"], sort_keys=True) for p in payloads]
+    assert len(payloads) == 40 and len(set(bodies)) == 40
+    assert not set(bodies) & {json.dumps(p["body"], sort_keys=True) for p in steady}
+    assert len({p["change"].split()[0] for p in payloads}) >= 3   # checklists, radios, sliders, clicks
+    # a server with its own cache folder, as the load test starts one: none of them is known
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "server-cache"))
+    fresh = create_app().server.test_client()
+    for payload in payloads[:10]:
+        response = fresh.post(payload["path"], json=payload["body"])
+        assert response.status_code == 200 and b"app-error" not in response.data
+        assert response.headers["X-Response-Cache"] == "miss"
+    proc = subprocess.run([sys.executable, "-c", "import benchmarks.locustfile as f; print(len(f._NOVEL))"],
+                          cwd=ROOT, env=_clean_env(LOADTEST_PAYLOADS=str(_write(tmp_path, payloads)),
+                                                   LOADTEST_NOVEL="1"),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "40"
+
+
+def _write(folder, payloads) -> object:
+    path = folder / "novel.json"
+    path.write_text(json.dumps(payloads))
+    return path
