@@ -10,6 +10,9 @@ kept) and pyarrow parses the rest.
 from __future__ import annotations
 
 import csv
+import json
+
+from etl.encoding import decode_line
 
 STRUCTURE = "csv structure"
 _OPEN = "opens a quote it does not close"
@@ -78,3 +81,34 @@ def closes_at(data: bytes, start: int) -> int | None:
             return None
         position = end
     return None
+
+
+def blank_out(text: str, lines: dict[int, str]) -> str:
+    """``text`` with the given lines emptied (line breaks kept, so numbering stays; pyarrow
+    skips blank lines and :meth:`RawBlock.lines` leaves them out)."""
+    split = text.split("\n")
+    for index in lines:
+        split[index] = ""
+    return "\n".join(split)
+
+
+def rejected_lines(data: bytes, first_line: int, reasons: dict[int, str], rule: str, encoding: str,
+                   ) -> dict[int, tuple[str, str, str]]:
+    """Lines that are not rows (0-based index -> reason) as rejections keyed by line number,
+    each with its whole text as the raw value."""
+    if not reasons:
+        return {}
+    split = data.split(b"\n")
+    return {first_line + i: (rule, reason, json.dumps(
+                {"line": decode_line(split[i], encoding).removesuffix("\r")}, ensure_ascii=False))
+            for i, reason in reasons.items()}
+
+
+def rest_of_quoted_cell(fh) -> bytes:
+    """The next lines of ``fh`` up to the one that closes an open quoted cell, when one does
+    within CELL_LINES lines; nothing (and ``fh`` where it was) when the quote was a stray one."""
+    start = fh.tell()
+    taken = b"".join(fh.readline() for _ in range(CELL_LINES))
+    end = closes_at(b"\n" + taken, 1)
+    fh.seek(start + (end - 1 if end else 0))
+    return taken[:end - 1] if end else b""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -37,8 +36,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from etl.arrow_text import json_rows
-from etl.csv_lines import CELL_LINES, STRUCTURE, closes_at, structure_problems
-from etl.encoding import UTF8, UTF8_BOM, UTF16, decode_line, detect_encoding, foreign_lines, transcode_utf16
+from etl.csv_lines import STRUCTURE, blank_out, closes_at, rejected_lines, rest_of_quoted_cell, structure_problems
+from etl.encoding import UTF8, UTF8_BOM, UTF16, detect_encoding, foreign_lines, transcode_utf16
 from etl.errors import ETLError
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ class RawSource:
                 if data and not data.endswith(b"\n"):
                     data += fh.readline()          # finish the last line (or reach the end)
                 if data.count(b'"') % 2:            # a quoted cell goes on: the block takes it whole
-                    data += _rest_of_quoted_cell(fh)
+                    data += rest_of_quoted_cell(fh)
                 if not data:
                     break
                 _prefetch(fh, 2 * block_bytes)      # the disk reads ahead while this block is parsed
@@ -179,8 +178,8 @@ class RawSource:
         data, rejected = block.data, {}
         if foreign or self.encoding not in _UTF8_CODECS:   # pyarrow reads UTF-8 only
             text = data.decode(_codec(self.encoding), errors="replace")
-            data = _blank(text, foreign).encode("utf-8") if foreign else text.encode("utf-8")
-            rejected = _rejected_lines(block, foreign, "encoding", self.encoding)
+            data = blank_out(text, foreign).encode("utf-8") if foreign else text.encode("utf-8")
+            rejected = rejected_lines(block.data, block.first_line, foreign, "encoding", self.encoding)
         # pyarrow ends a row at a lone carriage return; with a quoted line break elsewhere the
         # row count would still match the lines, so a lone one always means: look line by line
         lone_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
@@ -193,8 +192,8 @@ class RawSource:
             problems = structure_problems(text, self.separator, len(self.header), block.first_line)
             if not problems:
                 raise self._structure_error(RawBlock(data, block.first_line))
-            data = _blank(text, problems).encode("utf-8")
-            rejected.update(_rejected_lines(block, problems, STRUCTURE, self.encoding))
+            data = blank_out(text, problems).encode("utf-8")
+            rejected.update(rejected_lines(block.data, block.first_line, problems, STRUCTURE, self.encoding))
             table = self._read(data, None, decimal_point)
             lines = RawBlock(data, block.first_line).lines(table.num_rows) if table is not None else None
             if table is None or len(lines) != table.num_rows:
@@ -285,37 +284,6 @@ _UTF8_CODECS = (UTF8, UTF8_BOM, UTF16)     # blocks of these files are UTF-8 byt
 
 def _codec(encoding: str) -> str:
     return UTF8 if encoding in _UTF8_CODECS else encoding
-
-
-def _blank(text: str, lines: dict[int, str]) -> str:
-    """``text`` with the given lines emptied (line breaks kept, so numbering stays; pyarrow
-    skips blank lines and :meth:`RawBlock.lines` leaves them out)."""
-    split = text.split("\n")
-    for index in lines:
-        split[index] = ""
-    return "\n".join(split)
-
-
-def _rejected_lines(block: RawBlock, reasons: dict[int, str], rule: str, encoding: str,
-                    ) -> dict[int, tuple[str, str, str]]:
-    """Lines that are not rows (0-based index -> reason) as rejections keyed by line number,
-    each with its whole text as the raw value."""
-    if not reasons:
-        return {}
-    split = block.data.split(b"\n")
-    return {block.first_line + i: (rule, reason, json.dumps(
-                {"line": decode_line(split[i], encoding).removesuffix("\r")}, ensure_ascii=False))
-            for i, reason in reasons.items()}
-
-
-def _rest_of_quoted_cell(fh) -> bytes:
-    """The next lines of ``fh`` up to the one that closes an open quoted cell, when one does
-    within CELL_LINES lines; nothing (and ``fh`` where it was) when the quote was a stray one."""
-    start = fh.tell()
-    taken = b"".join(fh.readline() for _ in range(CELL_LINES))
-    end = closes_at(b"\n" + taken, 1)
-    fh.seek(start + (end - 1 if end else 0))
-    return taken[:end - 1] if end else b""
 
 
 def _opened(path: Path, name: str):

@@ -36,8 +36,7 @@ from etl.raw_specs import FLOAT, INT, LABEL, TEXT, ColumnSpec, FileSpec
 from etl.numbers import DECIMAL_MARK, block_decimal_point, contradiction_reason, parse_number
 from etl.arrow_text import holds_bytes, json_rows, trim_whitespace
 from etl.readers import RawBatch, RawSource, normalise_header
-from etl.typed_rows import (Column, TypedRows, is_flag, release_freed_memory, smallest_int, store_labels,
-                            store_numbers, typed_frame)
+from etl.typed_rows import Column, TypedRows, smallest_int, store_labels, store_numbers, typed_frame
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dashboard.crossfilter import NoChange
 from dashboard.filters import CART_CUBE_RANGES, CART_RANGE_COLUMNS, CartFilters, parse_cart_filters, query_dict
 from dashboard.queries import FUNNEL_STAGES, cart_kpis, cart_page
 from dashboard.views import CartsView
-from etl.schema import CUSTOMER_SEGMENT_TYPES, label
+from etl.schema import CUSTOMER_SEGMENT_TYPES
 
 dash.register_page(__name__, path="/carts", name="Carts", order=1, title="Carts · Shopper Insights",
                    description="Purchased vs abandoned cart sessions, behaviour by behaviour.")
