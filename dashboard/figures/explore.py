@@ -85,14 +85,16 @@ def distribution(frame: pd.DataFrame, behaviour: str, subject: str, *, outcome: 
     selection maps back to a range of the raw column.
     """
     title = label(behaviour)
-    rows = frame[frame["behaviour"].to_numpy() == behaviour]
-    if rows.empty or rows["n"].sum() == 0:
+    # the behaviour's rows as plain lists: boolean-indexing the frame and iterating its Series
+    # cost more than the rest of the figure (the page draws eight of them)
+    mine = frame["behaviour"].to_numpy() == behaviour
+    rows = {c: frame[c].to_numpy()[mine].tolist() for c in ("bucket", outcome, "n", "label", "range_text", "lo", "hi")}
+    if not rows["n"] or sum(rows["n"]) == 0:
         return empty(title=title, height=height)
     # plain tallies: pandas reshaping costs more than the whole figure on frames this small
     tally: dict[int, list[int]] = {}
     meta: dict[int, tuple] = {}
-    for bucket, bad, n, text, full, lo, hi in zip(rows.bucket, rows[outcome], rows.n, rows.label,
-                                                 rows.range_text, rows.lo, rows.hi):
+    for bucket, bad, n, text, full, lo, hi in zip(*rows.values()):
         tally.setdefault(int(bucket), [0, 0])[bool(bad)] += int(n)
         meta[int(bucket)] = (text, full, float(lo), None if pd.isna(hi) else float(hi))
     order = sorted(tally)

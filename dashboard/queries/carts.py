@@ -1,7 +1,8 @@
 """Carts page questions, answered from the pre-aggregated cube (dashboard/cart_cube.py).
 
 A filter change slices the cube's numpy columns (milliseconds); a range on a behaviour outside
-the cube's dimensions builds the same shapes from the sessions table instead (seconds on 10 M).
+the cube's dimensions builds the same shapes from the sessions instead: from the columns held in
+this process when the table is small (milliseconds), else in the warehouse (seconds on 10 M).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from dashboard.bins import Bins, cart_bins, label_buckets
 from dashboard.cache import memoized
-from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, cube
+from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, build_held, cube, held_sessions
 from dashboard.filters import CART_CUBE_RANGES, CartFilters
 from dashboard.queries.answers import ratio
 from dashboard.source import table
@@ -26,17 +27,29 @@ def _cart_cube(filters: CartFilters) -> Cube:
     """The cube, or — when a range is set on a behaviour that is not one of its dimensions —
     the same shapes aggregated from the sessions under those ranges."""
     extra = tuple((c, r) for c, r in filters.ranges if c not in CART_CUBE_RANGES)
-    return _direct_cube(CartFilters(ranges=extra)) if extra else cube()
+    if not extra:
+        return cube()
+    held = held_sessions()
+    if held is None:
+        return _direct_cube(CartFilters(ranges=extra))
+    # not memoized: ~3 ms of numpy, less than a round trip through the shared cache
+    return build_held(held, _bounds(extra))
+
+
+def _bounds(ranges: tuple) -> dict[str, tuple[int, int | None]]:
+    """Each range snapped to whole buckets, as the inclusive integer bounds both paths filter by."""
+    bins, out = cart_bins(), {}
+    for column, rng in ranges:
+        snapped = bins[column].snapped(rng)
+        out[column] = (int(snapped.lo or 0), None if snapped.hi is None else int(snapped.hi))
+    return out
 
 
 @memoized()
 def _direct_cube(extra: CartFilters) -> Cube:
-    t, bins = table(SESSIONS), cart_bins()
-    preds = {}
-    for column, rng in extra.ranges:
-        snapped = bins[column].snapped(rng)
-        pred = t[column] >= int(snapped.lo or 0)
-        preds[column] = pred if snapped.hi is None else pred & (t[column] <= int(snapped.hi))
+    t, preds = table(SESSIONS), {}
+    for column, (lo, hi) in _bounds(extra.ranges).items():
+        preds[column] = t[column] >= lo if hi is None else (t[column] >= lo) & (t[column] <= hi)
     return build(t, preds)
 
 
@@ -89,23 +102,27 @@ def _cart_summary(filters: CartFilters, data: Cube | None = None,
                          **{m: sums[m][present].astype(np.int64) for m in SUMMARY_MEASURES}})
 
 
-def _summary_rows(filters: CartFilters, skip: str | None = None,
-                  summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    rows = _cart_summary(filters) if summary is None else summary
+def _summary_keep(rows: pd.DataFrame, filters: CartFilters, skip: str | None = None) -> np.ndarray:
+    """Rows of :func:`_cart_summary` inside the segment and details filters, except ``skip``
+    (a numpy mask: boolean-indexing the frame cost more than the sums read off it)."""
+    keep = np.ones(len(rows), dtype=bool)
     if filters.segments and skip != "segment":
-        rows = rows[rows.customer_segment.isin(filters.segments)]
+        keep &= np.isin(rows["customer_segment"].to_numpy(), filters.segments)
     if filters.details is not None and skip != "details":
-        rows = rows[rows.product_details_viewed == filters.details]
-    return rows
+        keep &= rows["product_details_viewed"].to_numpy() == filters.details
+    return keep
 
 
 def cart_outcomes(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per outcome: sessions and the funnel counts (columns of FUNNEL_STAGES), items.
     ``summary``: :func:`_cart_summary` of ``filters``, when the caller already has it."""
-    sums = _summary_rows(filters, summary=summary).groupby("abandoned")[list(SUMMARY_MEASURES)].sum()
+    rows = _cart_summary(filters) if summary is None else summary
+    keep = _summary_keep(rows, filters)
+    bad = rows["abandoned"].to_numpy()[keep]
     # both outcomes always present, so figures and KPIs need no special case
-    full = sums.reindex([False, True], fill_value=0).fillna(0).astype("int64")
-    return full.rename_axis("abandoned").reset_index()
+    sums = {m: np.array([(v := rows[m].to_numpy()[keep])[~bad].sum(), v[bad].sum()], dtype=np.int64)
+            for m in SUMMARY_MEASURES}
+    return pd.DataFrame({"abandoned": np.array([False, True]), **sums})
 
 
 def cart_kpis(outcomes: pd.DataFrame) -> dict:
@@ -124,23 +141,31 @@ def cart_kpis(outcomes: pd.DataFrame) -> dict:
 
 def cart_by_segment(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Sessions per customer type and outcome (every other filter applied)."""
-    rows = _summary_rows(filters, skip="segment", summary=summary)
-    return (rows.groupby(["customer_segment", "abandoned"], as_index=False)["n"].sum()
-            .sort_values(["customer_segment", "abandoned"]).reset_index(drop=True))
+    return _by(filters, summary, "customer_segment", skip="segment")
 
 
 def cart_by_details(filters: CartFilters, summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    rows = _summary_rows(filters, skip="details", summary=summary)
-    return (rows.groupby(["product_details_viewed", "abandoned"], as_index=False)["n"].sum()
-            .sort_values(["product_details_viewed", "abandoned"]).reset_index(drop=True))
+    return _by(filters, summary, "product_details_viewed", skip="details")
 
 
-def _histogram(bucket: np.ndarray, abandoned: np.ndarray, n: np.ndarray, behaviour: str) -> pd.DataFrame:
+def _by(filters: CartFilters, summary: pd.DataFrame | None, category: str, skip: str) -> pd.DataFrame:
+    """Sessions per ``category`` and outcome, sorted by both: the group-by of the summary's
+    ≤ 12 rows done with numpy (a pandas group-by cost ~1 ms here)."""
+    rows = _cart_summary(filters) if summary is None else summary
+    keep = _summary_keep(rows, filters, skip=skip)
+    values = rows[category].to_numpy()[keep]
+    key = values.astype(np.int64) * 2 + rows["abandoned"].to_numpy()[keep]
+    found, group = np.unique(key, return_inverse=True)
+    n = np.bincount(group, weights=rows["n"].to_numpy()[keep], minlength=found.size).astype(np.int64)
+    return pd.DataFrame({category: (found // 2).astype(values.dtype), "abandoned": (found % 2).astype(bool), "n": n})
+
+
+def _histogram(bucket: np.ndarray, abandoned: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-empty (bucket × 2 + outcome) keys, ascending, and their counts."""
     key = bucket.astype(np.int64) * 2 + abandoned.astype(np.int64)
     counts = np.bincount(key, weights=n, minlength=0) if key.size else np.zeros(0)
     present = np.flatnonzero(counts)
-    return pd.DataFrame({"behaviour": behaviour, "bucket": present // 2, "abandoned": (present % 2).astype(bool),
-                         "n": counts[present].astype(np.int64)})
+    return present, counts[present].astype(np.int64)
 
 
 def cart_distributions(filters: CartFilters, data: Cube | None = None,
@@ -151,17 +176,32 @@ def cart_distributions(filters: CartFilters, data: Cube | None = None,
     lies outside the selection (the selected buckets are highlighted instead).
     """
     data, bins = data or _cart_cube(filters), bins or cart_bins()
-    parts = []
+    parts = {}
     for column in CART_CUBE_RANGES:
         keep = _mask(data.cells, filters, skip=column, bins=bins)
-        parts.append(_histogram(data.cells[f"{column}_bucket"][keep], data.cells["abandoned"][keep],
-                                data.cells["n"][keep], column))
+        parts[column] = _histogram(data.cells[f"{column}_bucket"][keep], data.cells["abandoned"][keep],
+                                   data.cells["n"][keep])
     keep = _mask(data.hist, filters, bins=bins)
     for index, behaviour in enumerate(OTHER_BEHAVIOURS):
         mine = keep & (data.hist["behaviour"] == index)
-        parts.append(_histogram(data.hist["bucket"][mine], data.hist["abandoned"][mine], data.hist["n"][mine],
-                                behaviour))
-    return label_buckets(pd.concat(parts, ignore_index=True), bins)
+        parts[behaviour] = _histogram(data.hist["bucket"][mine], data.hist["abandoned"][mine], data.hist["n"][mine])
+    if not any(key.size for key, _ in parts.values()):   # nothing selected: the generic labelling path
+        # (a scalar behaviour, as the per-behaviour frames had: pandas infers the same dtype)
+        return label_buckets(pd.DataFrame({"behaviour": "", "bucket": np.zeros(0, np.int64),
+                                           "abandoned": np.zeros(0, bool), "n": np.zeros(0, np.int64)}), bins)
+    # what label_buckets(pd.concat(...)) gives, without the frames per behaviour, the sort and
+    # the per-row Series iteration: behaviours by name (label_buckets' sort order), each
+    # histogram already ascending by bucket and outcome
+    order = sorted(parts)
+    key = np.concatenate([parts[b][0] for b in order])
+    names = [b for b in order for _ in range(parts[b][0].size)]
+    buckets = (key // 2).tolist()
+    bounds = [bins[b].bounds(i) for b, i in zip(names, buckets)]
+    labels = [bins[b].label(i) for b, i in zip(names, buckets)]
+    return pd.DataFrame({"behaviour": names, "bucket": key // 2, "abandoned": (key % 2).astype(bool),
+                         "n": np.concatenate([parts[b][1] for b in order]),
+                         "lo": [lo for lo, _ in bounds], "hi": [hi for _, hi in bounds], "label": labels,
+                         "range_text": labels})   # a cart bucket's range text is its label (Bins.range_text)
 
 
 def cart_page(filters: CartFilters) -> dict:
