@@ -42,11 +42,14 @@ def init_cache(server: Flask, config: DashboardConfig) -> None:
         _lock_dir["path"] = None
         settings = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config.cache_redis_url}
     else:
-        config.cache_dir.mkdir(parents=True, exist_ok=True)
-        _lock_dir["path"] = config.cache_dir
+        # Entries and locks in separate folders: when it prunes, cachelib reads every file of
+        # its folder as an entry and logs a traceback for anything else (a lock file).
+        entries, locks = config.cache_dir / "entries", config.cache_dir / "locks"
+        for folder in (entries, locks):
+            folder.mkdir(parents=True, exist_ok=True)
+        _lock_dir["path"] = locks
         # threshold: entries kept before the oldest are pruned; answers are small frames
-        settings = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(config.cache_dir),
-                    "CACHE_THRESHOLD": 5000}
+        settings = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(entries), "CACHE_THRESHOLD": 5000}
     cache.init_app(server, config={**settings, "CACHE_DEFAULT_TIMEOUT": config.cache_timeout,
                                    "CACHE_KEY_PREFIX": "shopper-insights:"})
 

@@ -132,3 +132,25 @@ def test_callback_answers_are_encoded_with_orjson():
     from dash._utils import to_json
 
     assert to_json({"x": "é"}) == '{"x":"é"}'   # orjson writes UTF-8; the stdlib engine would write \u00e9
+
+
+def test_pruning_the_filesystem_cache_meets_only_entries(dashboard_env, tmp_path, monkeypatch, caplog):
+    """Build locks live beside the cache's folder, not in it: cachelib reads every file there
+    as an entry when it prunes, and logs a traceback for anything else."""
+    import logging
+
+    from dashboard.app import create_app
+    from dashboard.cache import build_lock, cache
+
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    server = create_app().server
+    with server.app_context():
+        with build_lock("cart-cube"):
+            cache.set("k", 1)
+        backend = cache.cache
+        backend._threshold = 1                  # force a prune on the next write
+        with caplog.at_level(logging.WARNING):
+            cache.set("k2", 2)
+            cache.set("k3", 3)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert all(p.suffix != ".lock" for p in (tmp_path / "cache" / "entries").iterdir())
