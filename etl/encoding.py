@@ -1,9 +1,9 @@
 """Which text encoding a raw file is in, decided once per file, and the lines that break it.
 
 A file is UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode text": BOM, tab separated), or
-a Cyrillic single-byte encoding that :mod:`charset_normalizer` names with confidence
-(Windows-1251 from Russian Excel, KOI8-R, ...). Anything else stops the run with the name of
-what it looks like, instead of being misread.
+a Cyrillic single-byte encoding (Windows-1251 from Russian Excel, KOI8-R, ...) whose reading of
+the file is Russian words. Anything else stops the run with the name :mod:`charset_normalizer`
+gives it, instead of being misread.
 
 The decision is made for the whole file from its first megabyte. A line that contradicts it
 (a Windows-1251 row pasted into a UTF-8 export, or a UTF-8 row inside a Windows-1251 one) is
@@ -175,11 +175,7 @@ def foreign_lines(data: bytes, encoding: str) -> dict[int, str]:
     high = np.flatnonzero(byte >= 0x80)
     for index in np.unique(np.searchsorted(breaks, high)).tolist():
         line = data[starts[index]:ends[index]]
-        try:
-            line.decode(UTF8)
-            is_utf8 = True
-        except UnicodeDecodeError:
-            is_utf8 = False
+        is_utf8 = _is_utf8(line)
         if utf8 and not is_utf8:
             found[index] = ("is not valid UTF-8 (read as Windows-1251 it says "
                             f"{_preview(line.decode('cp1251', errors='replace'))})")
