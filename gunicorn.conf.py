@@ -43,9 +43,22 @@ def _cores() -> int:
 
 # --- where ---------------------------------------------------------------------------------
 
-# Loopback by default: the dashboard has no login of its own; exposing it is a decision
-# (HOST=0.0.0.0 behind a reverse proxy), not an accident.
+# Loopback by default. Another address needs a sign-in mode (AUTH=local, oidc or proxy) or
+# AUTH_ALLOW_ANONYMOUS=1 on purpose: the check below stops the master before any worker
+# starts, with one line saying what to set (dashboard/auth/settings.py).
 bind = [f"{os.environ.get('HOST', '127.0.0.1').strip() or '127.0.0.1'}:{_int('PORT', 8050, 1)}"]
+
+
+def _check_access() -> None:
+    from dashboard.auth.settings import AuthConfigError, get_auth_config
+
+    try:
+        get_auth_config()
+    except AuthConfigError as exc:
+        raise SystemExit(f"gunicorn.conf.py: {exc}") from None
+
+
+_check_access()
 
 # --- workers -------------------------------------------------------------------------------
 
@@ -112,4 +125,6 @@ loglevel = (os.environ.get("LOG_LEVEL") or "info").strip().lower()
 # duration in ms, and the request id the dashboard puts in its X-Request-ID response header,
 # so an access-log line can be matched with the app's own log lines of the same request ("-"
 # when a response has none, e.g. a static file served before the app).
+# An embed link's token is a credential: the request line is logged with it blanked out.
+logger_class = "dashboard.access_log.RedactingLogger"
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)sB %(M)sms rid=%({x-request-id}o)s'

@@ -15,9 +15,13 @@ from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dashboard import callback_guard, release, response_cache
+from dashboard.auth import gate, login, oidc
+from dashboard.auth.scoping import Forbidden
+from dashboard.auth.settings import get_auth_config
+from dashboard.auth import state as auth_state
 from dashboard.cache import init_cache
 from dashboard.compression import install_compression
-from dashboard.components.alerts import error_alert, unavailable_alert
+from dashboard.components.alerts import error_alert, forbidden_alert, unavailable_alert
 from dashboard.components.shell import app_layout
 from dashboard.config import get_config
 from dashboard.health import register_health
@@ -38,6 +42,9 @@ def _on_error(err: Exception) -> None:
     """Last line of defence for callbacks: a message in the page, no HTTP 500, no traceback."""
     if isinstance(err, Unavailable):
         alert = unavailable_alert(err)
+    elif isinstance(err, Forbidden):   # the role or scope does not show this: said, not logged as a failure
+        log.info("refused in a callback: %s", err.message)
+        alert = forbidden_alert(err.message)
     else:
         log.exception("callback failed", exc_info=err)
         alert = error_alert("This view could not be updated. The details are in the server log; "
@@ -53,9 +60,16 @@ def _forget_unclaimed_callbacks() -> None:
     dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
 
 
+def _callback_output() -> str | None:
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    return output if isinstance(output, str) else None
+
+
 def create_app() -> dash.Dash:
     config = get_config()
     configure_logging(config.log_level)
+    auth_config = get_auth_config()   # refuses an unsafe configuration before anything starts
     _forget_unclaimed_callbacks()
     app = dash.Dash(
         # the package name makes Dash import the pages as dashboard.pages.<page>
@@ -72,7 +86,8 @@ def create_app() -> dash.Dash:
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
         add_log_handler=False,  # Dash's own handler writes unbounded lines to stdout
     )
-    app.layout = app_layout()  # pages are registered by now, the navigation lists them
+    # a function: the navigation and the banner depend on who asks (pages are registered by now)
+    app.layout = app_layout
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     init_cache(server, config)
@@ -80,6 +95,15 @@ def create_app() -> dash.Dash:
     release.install(server)
     register_health(server, config.url_prefix)
     update_path = f"{config.url_prefix}_dash-update-component"
+    auth = auth_state.install(server, auth_config)
+    login.install(server, auth, config.url_prefix)
+    if auth_config.mode == "oidc":
+        oidc.install(server, auth_config, prefix=config.url_prefix,
+                     on_sign_in=lambda who: auth.audit.record("sign-in", who.name, ip=request.remote_addr, source="oidc"),
+                     on_refused=lambda name, why: auth.audit.record("sign-in-failed", name, ip=request.remote_addr,
+                                                                    reason=why))
+    # first of the hooks that read data: nothing below runs for a request it refuses
+    gate.install(server, auth, config.url_prefix, update_path, _callback_output)
 
     @server.before_request
     def check_callback_request():

@@ -4,7 +4,9 @@ Two kinds, one place: :class:`Bins` for cart behaviours (counts with a long tail
 at the low end, then log-like edges, the last open above) and :class:`CustomerBins` for
 customer features (unit steps for small integer scales, else equal "nice" widths). Both answer
 ``bounds``, ``label`` and ``range_text`` per bucket index, so :func:`label_buckets` labels any
-histogram. Edges depend on the data (maxima, minima), so both sets are computed per release.
+histogram. Edges depend on the data (maxima, minima), so both sets are computed per release,
+over every row (``table(name, scoped=False)``): the buckets are shared by every user, so a
+user limited to a scope sees the same buckets, with only the counts inside the scope.
 """
 from __future__ import annotations
 
@@ -117,17 +119,17 @@ def cart_bins() -> dict[str, Bins]:
     return pinned().derived("cart-bins", _shared_cart_bins)
 
 
-@memoized()
+@memoized(shared=True)
 def _shared_cart_bins() -> dict[str, Bins]:  # computed once, shared through the query cache
-    t = table(SESSIONS)
+    t = table(SESSIONS, scoped=False)        # release-level: the same buckets for every user
     stats = _row(t.aggregate(**{c: t[c].max() for c in CART_RANGE_COLUMNS}))
     return {column: Bins(tuple(e for e in CANDIDATE_EDGES if e <= max(1, int(stats[column] or 0))))
             for column in CART_RANGE_COLUMNS}
 
 
-@memoized()
+@memoized(shared=True)
 def customer_bins() -> dict[str, CustomerBins]:
-    t = table(CUSTOMERS)
+    t = table(CUSTOMERS, scoped=False)       # release-level: the same buckets for every user
     stats = _row(t.aggregate(**{f"{c}__min": t[c].min() for c in CUSTOMER_RANGE_COLUMNS},
                              **{f"{c}__max": t[c].max() for c in CUSTOMER_RANGE_COLUMNS}))
     bins = {}

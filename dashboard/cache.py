@@ -1,8 +1,11 @@
-"""Query cache shared by the gunicorn workers, keyed by the data version.
+"""Query cache shared by the gunicorn workers, keyed by the data version and the identity.
 
-Keys are (function, code version, data version, arguments): a rebuilt warehouse or a retrained model has a
-new version, so its answers get new keys and an old answer is never served; the old entries
-just age out. Outside a Flask app (unit tests, scripts) the functions run uncached.
+Keys are (function, code version, data version, identity, arguments): a rebuilt warehouse or a
+retrained model has a new version, so its answers get new keys and an old answer is never
+served; the old entries just age out. The identity part (role and row-level scope,
+:meth:`dashboard.auth.identity.Identity.key`) keeps a scoped user's answer from ever being
+served to anyone else, and the reverse. Outside a Flask app (unit tests, scripts) the
+functions run uncached.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import ParamSpec, TypeVar
 from flask import Flask, current_app, has_app_context
 from flask_caching import Cache
 
+from dashboard.auth.session import current
 from dashboard.config import DashboardConfig
 from dashboard.source import data_version
 
@@ -85,10 +89,14 @@ def code_version() -> str:
     return _code["stamp"]
 
 
-def memoized(version: Callable[[], object] = data_version) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Cache a query function's result under its name, ``version()`` and its arguments.
+def memoized(version: Callable[[], object] = data_version, *,
+             shared: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Cache a query function's result under its name, ``version()``, the current identity
+    and its arguments.
 
     Arguments must have a stable ``repr`` (the filter dataclasses, strings, numbers).
+    ``shared``: the answer is the same for every user (keyed without the identity); only for
+    values derived once per release from unscoped tables (``table(name, scoped=False)``).
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
@@ -99,7 +107,8 @@ def memoized(version: Callable[[], object] = data_version) -> Callable[[Callable
             stamp = version()  # also raises Unavailable when there is nothing to read
             if not _active():
                 return func(*args, **kwargs)
-            raw = f"{name}|{_code['stamp']}|{stamp}|{args!r}|{sorted(kwargs.items())!r}"
+            who = "*" if shared else current().key()
+            raw = f"{name}|{_code['stamp']}|{stamp}|{who}|{args!r}|{sorted(kwargs.items())!r}"
             key = "q:" + hashlib.sha256(raw.encode()).hexdigest()
             try:
                 hit = cache.get(key)

@@ -20,7 +20,10 @@ at most HOLD_LIMIT rows, else in the warehouse (:func:`build` with ``ranges``: e
 big data: building and compiling the Ibis expressions alone costs ~60 ms per change).
 
 The cube is shared by the gunicorn workers through the query cache and kept in each worker's
-memory for its data version: it is derived data, never per-user state.
+memory for its data version: it is derived data, never per-user state. So it (and the held
+sessions) is built from every session (``table(SESSIONS, scoped=False)``), and a user limited
+to some customer types is answered from it by the queries of dashboard/queries/carts.py, which
+mask every slice to those types (:func:`dashboard.auth.scoping.cart_segments`).
 """
 from __future__ import annotations
 
@@ -127,7 +130,8 @@ class HeldSessions:
 def held_sessions() -> HeldSessions | None:
     """The pinned release's sessions held in this process, or None when the table is larger
     than HOLD_LIMIT (or holds what the numpy path does not model: nulls, odd segment codes)."""
-    return pinned().derived("cart-sessions", lambda: load_sessions(table(SESSIONS), cart_bins()))
+    # every session: held once per release for all users, masked to a scope by the queries
+    return pinned().derived("cart-sessions", lambda: load_sessions(table(SESSIONS, scoped=False), cart_bins()))
 
 
 def load_sessions(t: ibis.Table, bins: dict[str, Bins], limit: int = HOLD_LIMIT) -> HeldSessions | None:
@@ -206,9 +210,9 @@ def _decode(key: np.ndarray, sizes: tuple[int, ...], names: tuple[str, ...]) -> 
     return {name: out[name] for name in names}
 
 
-@memoized()
+@memoized(shared=True)
 def _shared_cube() -> Cube:  # one worker builds it, the others read it from the query cache
-    return build(table(SESSIONS))
+    return build(table(SESSIONS, scoped=False))   # every session: shared, masked per scope by the queries
 
 
 def cube() -> Cube:

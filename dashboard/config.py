@@ -7,6 +7,7 @@
 | ``CACHE_DIR``     | ``data/cache``   | filesystem query cache shared by the gunicorn workers of one host |
 | ``CACHE_REDIS_URL`` | (unset)        | ``redis://host:6379/0``: use Redis instead, for several hosts |
 | ``CACHE_TIMEOUT`` | ``3600``         | seconds a cached query result is kept (keys carry the data version, so this only bounds disk use) |
+| ``REFRESH_FAST``  | (unset)          | ``1``: "Refresh data now" trains with the small search grids (demos, tests) |
 | ``LOG_LEVEL``     | ``INFO``         | ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``; every line carries the request id and is cut at 2,000 characters |
 
 Warehouse and models locations come from :func:`etl.settings.get_settings`.
@@ -35,6 +36,7 @@ class DashboardConfig:
     cache_redis_url: str | None
     cache_timeout: int
     log_level: str
+    refresh_fast: bool = False
 
 
 def normalise_prefix(value: str) -> str:
@@ -75,4 +77,5 @@ def get_config() -> DashboardConfig:
         cache_redis_url=os.environ.get("CACHE_REDIS_URL") or None,
         cache_timeout=int(timeout),
         log_level=check_log_level(os.environ.get("LOG_LEVEL", "INFO")),
+        refresh_fast=os.environ.get("REFRESH_FAST", "").strip() == "1",
     )

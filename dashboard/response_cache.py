@@ -4,8 +4,8 @@ A callback's answer is a function of its request body and of the release it read
 keep every filter in that body (URL state, control values, chart clicks) and read nothing
 else. So ``POST <prefix>_dash-update-component`` is answered from the query cache of
 :mod:`dashboard.cache` (a folder shared by the workers of a host, or Redis) under the key
-(release version, code version, canonical body) — the fiftieth manager opening the default
-view costs one lookup instead of a render.
+(release version, code version, identity, canonical body) — the fiftieth manager opening the
+default view costs one lookup instead of a render.
 
 * The release is pinned in ``before_request`` (:func:`dashboard.release.pinned`) and stays
   pinned for the request, so the key names exactly the release the answer is computed from:
@@ -13,6 +13,10 @@ view costs one lookup instead of a render.
   the old version (nor the reverse).
 * The code version (:func:`dashboard.cache.code_version`) keeps a deploy from serving answers
   the old code drew.
+* The identity's role and row-level scope (:meth:`dashboard.auth.identity.Identity.key`, set
+  by the sign-in gate, which runs before the lookup): the same request by a viewer, an analyst
+  or a user limited to one service tier has three answers, and none is served to the others.
+  A request without an identity is not looked up at all.
 * Only plain HTTP 200 JSON answers without the app's error alert or a page's "Not available
   yet" / error notice are kept: a failure is retried by the next request, never replayed.
 * Responses say ``X-Response-Cache: hit`` (from the cache), ``miss`` (computed and kept) or
@@ -30,6 +34,7 @@ import orjson
 from flask import Flask, Response, g, request
 
 from dashboard import release
+from dashboard.auth.session import current
 from dashboard.cache import cache, cache_active, code_version
 
 log = logging.getLogger(__name__)
@@ -44,8 +49,15 @@ NOT_ANSWERED = (b'"app-error"', b'"unavailable"', b'"page-error"')
 _KEY = "response_cache_key"   # flask.g attribute: this request's cache key, set by the lookup
 
 
-def request_key(version: object, code: str, body: bytes) -> str | None:
-    """The cache key of a callback request body, or None when it is not JSON.
+def keep_out() -> None:
+    """Do not keep this request's answer: it depends on more than its body and release (the
+    admin pages read the user store and the audit log, and their buttons act)."""
+    g.pop(_KEY, None)
+
+
+def request_key(version: object, code: str, identity: str, body: bytes) -> str | None:
+    """The cache key of a callback request body read by ``identity`` (its
+    :meth:`~dashboard.auth.identity.Identity.key`), or None when the body is not JSON.
 
     The body is parsed and re-encoded with sorted keys, so two renderers that order the same
     request's fields differently share one entry; values are kept exactly (no rounding).
@@ -54,7 +66,7 @@ def request_key(version: object, code: str, body: bytes) -> str | None:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
     except orjson.JSONDecodeError:
         return None
-    digest = hashlib.sha256(f"{version}|{code}|".encode())
+    digest = hashlib.sha256(f"{version}|{code}|{identity}|".encode())
     digest.update(canonical)
     return "r:" + digest.hexdigest()
 
@@ -70,8 +82,9 @@ def cacheable(response: Response) -> bool:
 
 
 def install(server: Flask, update_path: str, *, enabled: Callable[[], bool] = cache_active) -> None:
-    """Answer repeated callback requests from the shared cache. Register after the request
-    guard (a malformed body is refused before it is looked up) and after any compression
+    """Answer repeated callback requests from the shared cache. Register after the sign-in
+    gate (the key needs the request's identity), after the request guard (a malformed body
+    is refused before it is looked up) and after any compression
     layer's ``after_request`` (Flask runs those hooks in reverse order, so ``store`` then sees
     the uncompressed body, and hits are compressed on their way out like any answer)."""
 
@@ -83,7 +96,11 @@ def install(server: Flask, update_path: str, *, enabled: Callable[[], bool] = ca
             version = release.pinned().version   # pinned until the request ends
         except Exception:  # noqa: BLE001 - no release (missing warehouse): the page says so, uncached
             return None
-        key = request_key(version, code_version(), request.get_data(cache=True))
+        try:
+            identity = current().key()
+        except PermissionError:   # no identity: the gate refuses the request, nothing to look up
+            return None
+        key = request_key(version, code_version(), identity, request.get_data(cache=True))
         if key is None:
             return None
         g.setdefault(_KEY, key)

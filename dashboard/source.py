@@ -1,13 +1,22 @@
-"""Where the dashboard reads from: the tables of the release this request is pinned to.
+"""Where the dashboard reads from: the tables of the release this request is pinned to, as
+the current user may read them.
 
 See :mod:`dashboard.release`: a request reads one warehouse file (and the models it names)
 from its first query to its last, whatever is published meanwhile. The version of that file
 keys every cached answer.
+
+Row-level security lives here: :func:`table` returns each table already restricted to the
+current identity's scope (:mod:`dashboard.auth.scoping`), so every query a user causes reads
+only rows inside it. Code that must read everything on purpose — values derived once per
+release and shared by every user of a process (the cart cube, the held sessions, the bins) —
+asks for ``table(name, scoped=False)`` and says why.
 """
 from __future__ import annotations
 
 import ibis
 
+from dashboard.auth import scoping
+from dashboard.auth.session import current
 from dashboard.release import RUN_ETL, RUN_TRAIN, Unavailable, WarehouseVersion, pinned
 from etl.schema import CUSTOMERS, ETL_RUNS, REJECTED_ROWS, SESSIONS, SOURCE_FILES, TABLES
 
@@ -27,8 +36,20 @@ def data_version() -> WarehouseVersion:
     return pinned().version
 
 
-def table(name: str) -> ibis.Table:
-    """A contract table; a missing one says which command creates it."""
+def table(name: str, scoped: bool = True) -> ibis.Table:
+    """A contract table, restricted to the current user's scope unless ``scoped`` is False;
+    a missing one says which command creates it, a hidden subject raises
+    :class:`~dashboard.auth.scoping.Forbidden`."""
+    found = _contract_table(name)
+    if not scoped:
+        return found
+    scope = current().scope
+    if scope.unrestricted:      # the common case costs one attribute read
+        return found
+    return scoping.restrict(name, found, scope, _contract_table)
+
+
+def _contract_table(name: str) -> ibis.Table:
     release = pinned()
     if name not in release.tables:
         command = RUN_ETL if name in ETL_TABLES else RUN_TRAIN

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+AUTH_VARIABLES = ("AUTH", "AUTH_ALLOW_ANONYMOUS", "ANONYMOUS_ROLE", "SECRET_KEY", "SESSION_LIFETIME", "COOKIE_SECURE",
+                  "LOGIN_MAX_FAILURES", "LOGIN_LOCKOUT", "AUTH_GROUPS", "AUTH_DEFAULT_ROLE", "AUTH_PROXY_ADDRESSES",
+                  "AUTH_PROXY_USER_HEADER", "AUTH_PROXY_GROUPS_HEADER", "OIDC_ISSUER", "OIDC_CLIENT_ID",
+                  "OIDC_CLIENT_SECRET", "HOST")
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -76,4 +80,10 @@ def dashboard_env(monkeypatch, tmp_path, dashboard_data) -> dict:
     monkeypatch.delenv("URL_PREFIX", raising=False)
     monkeypatch.delenv("FRAME_ANCESTORS", raising=False)
     monkeypatch.delenv("CACHE_REDIS_URL", raising=False)
+    # open access on loopback (the `make run` default) with its key kept out of the project
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    # no raw data: a "Refresh data now" clicked by a test fails instead of replacing the shared warehouse
+    monkeypatch.setenv("RAW_DIR", str(tmp_path / "no-raw"))
+    for name in AUTH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     return dashboard_data

@@ -203,8 +203,11 @@ def test_layouts_say_what_to_run_without_a_warehouse(dashboard_env, monkeypatch,
     from dashboard.app import create_app
 
     app = create_app()
+    import dash
+
+    admin = {p["path"] for p in dash.page_registry.values() if p.get("admin")}   # they read no warehouse
     for path, layout in layouts().items():
-        if path != "/404":
+        if path != "/404" and path not in admin:
             assert "python -m etl run" in text_of(layout()), path
     assert app.server.test_client().get("/carts").status_code == 200
 

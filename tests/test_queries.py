@@ -232,14 +232,20 @@ def test_one_request_reads_one_release_whatever_is_published_meanwhile(dashboard
     served = tmp_path / "served.duckdb"
     shutil.copyfile(dashboard_env["scored"], served)
     monkeypatch.setenv("WAREHOUSE_URL", str(served))
+    from flask import g
+
+    from dashboard.auth.identity import SYSTEM
+
     app = create_app()
     with app.server.test_request_context("/"):
+        g.identity = SYSTEM     # what the sign-in gate sets (test_request_context runs no hooks)
         before, outcomes = data_version(), q.cart_outcomes(CartFilters())
         shutil.copyfile(dashboard_env["plain"], tmp_path / "new.duckdb")   # new data, no models
         os.replace(tmp_path / "new.duckdb", served)
         assert data_version() == before and q.cart_outcomes(CartFilters()).equals(outcomes)
         assert q.customer_kpis(CustomerFilters()) is not None              # still reads the old file
     with app.server.test_request_context("/"):
+        g.identity = SYSTEM
         assert data_version() != before
 
 

@@ -5,9 +5,11 @@ import functools
 import logging
 from collections.abc import Callable
 
+import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import html, set_props
 
+from dashboard.auth.scoping import Forbidden
 from dashboard.source import Unavailable
 
 
@@ -30,6 +32,11 @@ def problems_alert(problems: list[str], heading: str = "Some filters were ignore
     ], color="warning", dismissable=True, className="problems")
 
 
+def forbidden_alert(message: str) -> dbc.Alert:
+    """What the user's role or access scope does not show, said instead of the numbers."""
+    return dbc.Alert(message, color="secondary", className="forbidden mb-2")
+
+
 def error_alert(message: str) -> dbc.Alert:
     return dbc.Alert(message, color="danger", className="page-error")
 
@@ -48,6 +55,8 @@ def guarded_layout(title: str) -> Callable:
                 return render(**query)
             except Unavailable as exc:
                 return html.Div([html.H1(title, className="h3 mb-3"), unavailable_alert(exc)])
+            except Forbidden as exc:
+                return html.Div([html.H1(title, className="h3 mb-3"), forbidden_alert(exc.message)])
             except Exception:  # noqa: BLE001 - logged; the reader gets a message
                 logging.getLogger(__name__).exception("layout of %s failed", title)
                 return html.Div([html.H1(title, className="h3 mb-3"),
@@ -56,3 +65,19 @@ def guarded_layout(title: str) -> Callable:
         return layout
 
     return decorate
+
+
+def refusing(func: Callable) -> Callable:
+    """A callback that answers a request its user may not make (a crafted one: the pages do
+    not offer it) with the refusal in the page's message area and no output changed."""
+
+    @functools.wraps(func)
+    def callback(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Forbidden as exc:
+            logging.getLogger(__name__).info("refused: %s", exc.message)
+            set_props("app-error", {"children": forbidden_alert(exc.message)})
+            return dash.no_update
+
+    return callback

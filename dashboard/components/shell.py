@@ -1,15 +1,38 @@
-"""The frame around every page: navigation built from the page registry, the page container,
-the URL writer and the app-wide error message. ``?embed=1`` hides the chrome (assets/embed.js)."""
+"""The frame around every page: navigation built from the page registry, who is signed in,
+the page container, the URL writer and the app-wide error message. ``?embed=1`` hides the
+chrome (assets/embed.js) but not the scope notice or the open-access banner.
+
+A function of the identity: the navigation lists only the pages the role may open (hiding a
+link is convenience; every admin page and callback checks the role on the server itself).
+"""
 from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from flask import current_app, has_app_context
+
+from dashboard.auth.identity import Capability, Identity, Role
+from dashboard.auth.session import current
 
 
-def navbar() -> dbc.Navbar:
-    pages = [p for p in dash.page_registry.values() if not p["module"].endswith("not_found_404")]
-    links = [dbc.NavItem(dbc.NavLink(p["name"], href=p["relative_path"], active="exact")) for p in pages]
+def _visible(page: dict, identity: Identity) -> bool:
+    if page["module"].endswith("not_found_404"):
+        return False
+    return not page.get("admin") or identity.can(Capability.ADMIN)
+
+
+def navbar(identity: Identity) -> dbc.Navbar:
+    pages = [p for p in dash.page_registry.values() if _visible(p, identity)]
+    links = [dbc.NavItem(dbc.NavLink(p["name"], href=p["relative_path"], active="exact"))
+             for p in pages if not p.get("admin")]
+    admin = [dbc.DropdownMenuItem(p["name"], href=p["relative_path"]) for p in pages if p.get("admin")]
+    if admin:   # one menu, so the analysts' pages keep the bar to themselves
+        links.append(dbc.DropdownMenu(admin, label="Admin", nav=True, in_navbar=True, align_end=True,
+                                      className="nav-admin"))
+    if identity.source in ("local", "oidc"):
+        links.append(dbc.NavItem(dbc.NavLink(f"Sign out ({identity.name})", href=dash.get_relative_path("/logout"),
+                                             external_link=True, className="nav-signout")))
     return dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("Shopper Insights", href=dash.get_relative_path("/")),
         dbc.NavbarToggler(id="nav-toggle"),
@@ -17,11 +40,37 @@ def navbar() -> dbc.Navbar:
     ], fluid=True), color="dark", dark=True, className="app-nav mb-3", expand="lg")
 
 
+def access_notices(identity: Identity) -> list:
+    """What limits (or does not limit) what this person sees, shown on every page."""
+    notices = []
+    auth = current_app.extensions.get("shopper_auth") if has_app_context() else None
+    if auth is not None and auth.config.anonymous_public and identity.source == "none":
+        notices.append(dbc.Alert("Open access: anyone who can reach this address sees this dashboard as "
+                                 f"{identity.role.label} (AUTH=none with AUTH_ALLOW_ANONYMOUS=1).",
+                                 color="warning", className="open-access mb-2"))
+    if not identity.scope.unrestricted:
+        notices.append(html.Div([
+            dbc.Badge(["🔒 ", identity.scope.label()], color="secondary", pill=True, className="scope-chip",
+                      title="Your access is limited to these rows; no filter can widen it."),
+        ], className="scope-notice mb-2", **{"aria-label": f"Your access is limited to {identity.scope.label()}"}))
+    return notices
+
+
+# Dash draws the layout once before the first request's hooks (to validate it), when no
+# identity exists yet; that copy is never served, so it gets the least of everything.
+_VALIDATION = Identity("nobody", Role.VIEWER, source="none")
+
+
 def app_layout() -> html.Div:
+    try:
+        identity = current()
+    except PermissionError:
+        identity = _VALIDATION
     return html.Div([
         html.A("Skip to content", href="#main", className="visually-hidden-focusable skip-link"),
-        navbar(),
+        navbar(identity),
         dbc.Container([
+            *access_notices(identity),
             html.Div(id="app-error", role="alert", **{"aria-live": "assertive"}),
             html.Main(dash.page_container, id="main"),
         ], fluid=True, className="app-body"),

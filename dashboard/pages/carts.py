@@ -15,7 +15,8 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import crossfilter, figures
 from dashboard.bins import Bins, cart_bins
-from dashboard.components.alerts import guarded_layout, problems_alert
+from dashboard.auth.scoping import allowed_values, clamp_cart_filters
+from dashboard.components.alerts import guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, legend_key, page_header
 from dashboard.components.filter_panel import checklist, chips, range_slider, yes_no
 from dashboard.components.kpi import cart_kpi_cards
@@ -47,7 +48,9 @@ def _slider_marks(bins: Bins) -> dict:
 
 
 def render(filters: CartFilters, problems: list[str]) -> CartsView:
-    """Everything the page shows for ``filters`` (shared by the layout and the callback)."""
+    """Everything the page shows for ``filters`` (shared by the layout and the callback), as
+    the current user may see it (Forbidden when the user's scope hides cart sessions)."""
+    filters = clamp_cart_filters(filters, problems)
     page = cart_page(filters)  # bins, cube and summary computed once for the whole page
     bins, effective, outcomes, dist = page["bins"], page["effective"], page["outcomes"], page["distributions"]
     kpis, base = cart_kpis(outcomes), cart_kpis(page["base_outcomes"])
@@ -82,7 +85,8 @@ def _panel(filters: CartFilters, bins: dict[str, Bins]) -> dbc.Card:
                for c in CART_CUBE_RANGES]
     return dbc.Card(dbc.CardBody([
         html.H2("Filters", className="h6 text-uppercase text-secondary"),
-        checklist(IDS.of("segment"), "Customer type", [{"label": n, "value": s} for s, n in SEGMENT_NAMES.items()],
+        checklist(IDS.of("segment"), "Customer type",
+                  [{"label": SEGMENT_NAMES[s], "value": s} for s in allowed_values("customer_segment", SEGMENT_NAMES)],
                   list(filters.segments)),
         yes_no(IDS.of("details"), "Product details viewed", filters.details),
         *sliders,
@@ -94,6 +98,7 @@ def layout(**query) -> html.Div:
     filters, problems = parse_cart_filters(query)
     bins = cart_bins()
     view = render(filters, problems)
+    filters = clamp_cart_filters(filters, [])   # the panel shows the filters as applied
     hint = "Click a bar to filter by it; drag across bars to select a range."
     behaviour_cards = [dbc.Col(graph_card(IDS.of(f"dist-{c}"), view.distributions[c], hint=hint, interactive=True),
                                lg=6, xxl=4) for c in CART_RANGE_COLUMNS]
@@ -152,6 +157,7 @@ OUTPUTS = outputs_for(CartsView, {
     },
     prevent_initial_call=True,
 )
+@refusing
 def update(controls, clicks, selections, clear, state):  # noqa: ARG001 - clear: the event names the chip
     filters, problems = parse_cart_filters(query_dict(state))
     try:

@@ -14,7 +14,8 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import crossfilter, figures
 from dashboard.bins import customer_bins
-from dashboard.components.alerts import guarded_layout, problems_alert
+from dashboard.auth.scoping import allowed_values, clamp_customer_filters
+from dashboard.components.alerts import guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, legend_key, page_header
 from dashboard.components.filter_panel import checklist, labelled, range_slider, yes_no
 from dashboard.components.filter_panel import chips as filter_chips
@@ -43,6 +44,9 @@ def _categorical_frame(frame, feature: str):
 
 
 def render(filters: CustomerFilters, problems: list[str]) -> CustomersView:
+    """Everything the page shows for ``filters``, as the current user may see it (Forbidden
+    when the user's scope hides customers)."""
+    filters = clamp_customer_filters(filters, problems)
     bins = customer_bins()
     now, base = customer_kpis(filters), customer_kpis(CustomerFilters())
     dist = customer_distributions(filters)
@@ -97,11 +101,13 @@ def _panel(filters: CustomerFilters) -> dbc.Card:
                                     slider_value(filters, column, bins[column])))
     return dbc.Card(dbc.CardBody([
         html.H2("Filters", className="h6 text-uppercase text-secondary"),
-        checklist(IDS.of("tier"), "Service tier", [{"label": n, "value": t} for t, n in TIER_NAMES.items()],
+        checklist(IDS.of("tier"), "Service tier",
+                  [{"label": TIER_NAMES[t], "value": t} for t in allowed_values("service_tier", TIER_NAMES)],
                   list(filters.tiers)),
         yes_no(IDS.of("consent"), "Marketing consent", filters.consent),
         labelled("Top category", dcc.Dropdown(
-            id=IDS.of("category"), options=[{"label": c, "value": slug(c)} for c in CATEGORIES],
+            id=IDS.of("category"),
+            options=[{"label": c, "value": slug(c)} for c in allowed_values("top_category", CATEGORIES)],
             value=[slug(c) for c in filters.categories], multi=True, placeholder="All categories"),
             IDS.of("category")),
         *sliders,
@@ -112,6 +118,7 @@ def _panel(filters: CustomerFilters) -> dbc.Card:
 def layout(**query) -> html.Div:
     filters, problems = parse_customer_filters(query)
     view = render(filters, problems)
+    filters = clamp_customer_filters(filters, [])   # the panel shows the filters as applied
     hint = "Click a bar to filter by it; drag across bars to select a range."
     feature_cards = [dbc.Col(graph_card(IDS.of(f"dist-{c}"), view.distributions[c], hint=hint, interactive=True),
                              lg=6, xxl=4) for c in CUSTOMER_RANGE_COLUMNS]
@@ -174,6 +181,7 @@ OUTPUTS = outputs_for(CustomersView, {
     },
     prevent_initial_call=True,
 )
+@refusing
 def update(controls, clicks, selections, clear, state):  # noqa: ARG001 - clear: the event names the chip
     filters, problems = parse_customer_filters(query_dict(state))
     try:

@@ -1,4 +1,8 @@
-"""Data quality: what the last ETL run read, kept and rejected (and why), and how fresh it is."""
+"""Data quality: what the last ETL run read, kept and rejected (and why), and how fresh it is.
+
+Every user sees the run, its files and the rejections counted by reason; the raw cells of
+rejected rows only analysts and admins whose access is not limited to a scope (a rejected row
+cannot be attributed to one): the others get a note where the grid would be."""
 from __future__ import annotations
 
 import dash
@@ -7,7 +11,8 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashboard import figures
-from dashboard.components.alerts import guarded_layout
+from dashboard.auth.scoping import Forbidden
+from dashboard.components.alerts import forbidden_alert, guarded_layout
 from dashboard.components.cards import graph_card, page_header
 from dashboard.models import SUBJECTS, read_card
 from dashboard.queries import latest_run, rejected_sample, rejection_reasons, source_files
@@ -49,7 +54,10 @@ def layout(**_query) -> html.Div:
     run = latest_run()
     files = source_files()
     reasons = rejection_reasons()
-    sample = rejected_sample(SAMPLE_ROWS)
+    try:
+        sample = _sample_grid(rejected_sample(SAMPLE_ROWS))
+    except Forbidden as exc:      # a viewer, or a scoped user: the counts above, no raw cells
+        sample = forbidden_alert(exc.message)
     facts = [("Data version", run["data_version"]), ("Last refresh", str(run["finished_at"])[:19] + " UTC"),
              ("Raw folder", run["raw_dir"]), ("Rows read", f"{run['rows_in']:,}"),
              ("Rows kept", f"{run['rows_out']:,} ({run['sessions']:,} sessions, {run['customers']:,} customers)"),
@@ -79,13 +87,17 @@ def layout(**_query) -> html.Div:
         ]), className="mb-3"),
         dbc.Card(dbc.CardBody([
             html.H2(f"Rejected rows (first {SAMPLE_ROWS})", className="h6"),
-            dag.AgGrid(id="dq-rejected", rowData=sample.to_dict("records"),
-                       columnDefs=[{"field": "subject", "width": 110}, {"field": "source_file", "width": 250},
-                                   {"field": "source_row", "headerName": "Line", "width": 90},
-                                   {"field": "column_name", "headerName": "Column", "width": 190},
-                                   {"field": "rule", "width": 190}, {"field": "reason", "flex": 1, "minWidth": 260},
-                                   {"field": "raw_values", "headerName": "Raw cells", "flex": 1, "minWidth": 260}],
-                       defaultColDef={"sortable": True, "resizable": True, "filter": True},
-                       style={"height": "420px"}, className="ag-theme-quartz"),
+            sample,
         ]), className="mb-3"),
     ])
+
+
+def _sample_grid(sample) -> dag.AgGrid:
+    return dag.AgGrid(id="dq-rejected", rowData=sample.to_dict("records"),
+                      columnDefs=[{"field": "subject", "width": 110}, {"field": "source_file", "width": 250},
+                                  {"field": "source_row", "headerName": "Line", "width": 90},
+                                  {"field": "column_name", "headerName": "Column", "width": 190},
+                                  {"field": "rule", "width": 190}, {"field": "reason", "flex": 1, "minWidth": 260},
+                                  {"field": "raw_values", "headerName": "Raw cells", "flex": 1, "minWidth": 260}],
+                      defaultColDef={"sortable": True, "resizable": True, "filter": True},
+                      style={"height": "420px"}, className="ag-theme-quartz")

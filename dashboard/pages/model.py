@@ -7,7 +7,8 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
-from dashboard.components.alerts import guarded_layout, problems_alert
+from dashboard.auth.scoping import Forbidden, require_subject
+from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import parse_threshold, query_string
@@ -37,6 +38,9 @@ def _rates(counts: dict) -> dict:
 
 
 def render(subject: str, threshold: float, problems: list[str]) -> ModelView:
+    """The subject's model quality; the confusion counts are over the holdout rows the user's
+    scope covers (the curves and metrics of the card are the model's own, over every row)."""
+    require_subject(subject)     # a subject the user's scope hides is not shown at all
     card = read_card(subject)
     counts = confusion(subject, round(threshold, 4))
     rates = _rates(counts)
@@ -106,6 +110,14 @@ def _candidates(card: ModelCard) -> dbc.Table:
 @guarded_layout("Model")
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
+    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/model") + f"?subject={key}",
+                                            active=key == subject)) for key, name in SUBJECT_NAMES.items()],
+                   pills=True, className="mb-3")
+    header = page_header("Model", "Holdout performance of the trained model and what a threshold would mean.")
+    try:
+        require_subject(subject)
+    except Forbidden as exc:     # the other subject's tab stays reachable
+        return html.Div([header, tabs, forbidden_alert(exc.message)])
     card = read_card(subject)
     problems: list[str] = []
     threshold = parse_threshold(query.get("t"), "t", 0, 1, problems)
@@ -114,11 +126,8 @@ def layout(**query) -> html.Div:
     importance = pd.DataFrame(list(card.permutation_importance),
                               columns=["feature", "importance_mean", "importance_std"])
     marks = {0: "0", 0.5: "0.5", 1: "1", round(float(card.threshold), 2): "default"}
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/model") + f"?subject={key}",
-                                            active=key == subject)) for key, name in SUBJECT_NAMES.items()],
-                   pills=True, className="mb-3")
     return html.Div([
-        page_header("Model", "Holdout performance of the trained model and what a threshold would mean."),
+        header,
         dcc.Store(id=STATE, data=out.state),
         dcc.Store(id="model-subject", data=subject),
         tabs,
@@ -152,6 +161,7 @@ def layout(**query) -> html.Div:
     inputs=[Input("model-threshold", "value"), State("model-subject", "data")],
     prevent_initial_call=True,
 )
+@refusing
 def update(threshold, subject):
     problems: list[str] = []
     value = parse_threshold(threshold, "threshold", 0, 1, problems)

@@ -11,7 +11,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
 from dashboard import figures
-from dashboard.components.alerts import guarded_layout, problems_alert, unavailable_alert
+from dashboard.auth.scoping import Forbidden, allowed_values, clamp_cart_filters, clamp_customer_filters
+from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing, unavailable_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
 from dashboard.components.kpi import cart_kpi_cards, kpi_card
@@ -36,6 +37,9 @@ def _state(filters) -> str:
 
 
 def render_carts(filters: CartFilters, problems: list[str]) -> OverviewCartsView:
+    """The cart section; the baseline is every session the user may see (Forbidden when the
+    user's scope hides cart sessions)."""
+    filters = clamp_cart_filters(filters, problems)
     outcomes = cart_outcomes(filters)
     now, base = cart_kpis(outcomes), cart_kpis(cart_outcomes(CartFilters()))
     return OverviewCartsView(
@@ -48,6 +52,7 @@ def render_carts(filters: CartFilters, problems: list[str]) -> OverviewCartsView
 
 
 def render_customers(filters: CustomerFilters, problems: list[str]) -> OverviewCustomersView:
+    filters = clamp_customer_filters(filters, problems)
     now, base = customer_kpis(filters), customer_kpis(CustomerFilters())
     at_risk_note = None if now["profit_at_risk"] is not None else "needs a model: run python -m etl train"
     return OverviewCustomersView(
@@ -94,28 +99,35 @@ def layout(**query) -> html.Div:
     try:
         carts = render_carts(cart_filters, cart_problems)
         sections.append(_section("Cart sessions", [
-            checklist("ov-carts-segment", "Customer type", [{"label": f"Type {s}", "value": s}
-                                                             for s in CUSTOMER_SEGMENT_TYPES],
+            checklist("ov-carts-segment", "Customer type", [
+                {"label": f"Type {s}", "value": s}
+                for s in allowed_values("customer_segment", CUSTOMER_SEGMENT_TYPES)],
                       list(cart_filters.segments)),
             yes_no("ov-carts-details", "Product details viewed", cart_filters.details),
         ], "ov-carts", carts, "ov-carts-funnel", "funnel", "Explore carts →"))
         sections.append(dcc.Store(id=CART_STATE, data=carts.state))
     except Unavailable as exc:
         sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", unavailable_alert(exc)))
+    except Forbidden as exc:
+        sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", forbidden_alert(exc.message)))
     try:
         customers = render_customers(customer_filters, customer_problems)
         sections.append(_section("Regular customers", [
-            checklist("ov-cust-tier", "Service tier", [{"label": t.capitalize(), "value": t} for t in SERVICE_TIERS],
+            checklist("ov-cust-tier", "Service tier", [{"label": t.capitalize(), "value": t}
+                                                       for t in allowed_values("service_tier", SERVICE_TIERS)],
                       list(customer_filters.tiers)),
             yes_no("ov-cust-consent", "Marketing consent", customer_filters.consent),
             labelled("Top category", dcc.Dropdown(
-                id="ov-cust-category", options=[{"label": c, "value": slug(c)} for c in CATEGORIES],
+                id="ov-cust-category",
+                options=[{"label": c, "value": slug(c)} for c in allowed_values("top_category", CATEGORIES)],
                 value=[slug(c) for c in customer_filters.categories], multi=True, placeholder="All categories",
                 style={"minWidth": "18rem"}), "ov-cust-category"),
         ], "ov-cust", customers, "ov-cust-revenue", "revenue", "Explore customers →"))
         sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers.state))
     except Unavailable as exc:
         sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", unavailable_alert(exc)))
+    except Forbidden as exc:
+        sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", forbidden_alert(exc.message)))
     return html.Div([
         page_header("Overview", "Each number is for the current filters; the line below compares it with all rows."),
         *sections,
@@ -130,6 +142,7 @@ def layout(**query) -> html.Div:
     inputs=[Input("ov-carts-segment", "value"), Input("ov-carts-details", "value")],
     prevent_initial_call=True,
 )
+@refusing
 def update_carts(segment, details):
     problems: list[str] = []
     filters = CartFilters(segments=parse_segments(segment, problems),
@@ -145,6 +158,7 @@ def update_carts(segment, details):
     inputs=[Input("ov-cust-tier", "value"), Input("ov-cust-consent", "value"), Input("ov-cust-category", "value")],
     prevent_initial_call=True,
 )
+@refusing
 def update_customers(tier, consent, category):
     problems: list[str] = []
     filters = CustomerFilters(tiers=parse_choices(tier, "tier", TIER_KEYS, problems),

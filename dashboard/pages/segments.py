@@ -16,7 +16,8 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures
-from dashboard.components.alerts import guarded_layout, problems_alert
+from dashboard.auth.scoping import ROWS_NOTE, can_read_rows
+from dashboard.components.alerts import guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import labelled
 from dashboard.components.kpi import format_value
@@ -78,13 +79,16 @@ def render(view: SegmentView, problems: list[str]) -> SegmentsView:
         view = SegmentView(None, view.min_promo, view.min_p_decline, view.min_profit)
     summary = segment_summary(view)
     chosen = table.loc[table.segment_id == view.segment].iloc[0] if view.segment else None
-    rows = at_risk(view, GRID_ROWS)
     threshold = _threshold()
     heading = chosen["name"] if chosen is not None else "All customers"
     if view.describe():
         heading += f" · {view.describe()}"
-    shown = f"Top {len(rows):,} of {summary['customers']:,} customers by P(decline)" if summary["customers"] > len(rows) \
-        else f"{summary['customers']:,} customers, highest P(decline) first"
+    if can_read_rows():
+        rows = at_risk(view, GRID_ROWS).to_dict("records")
+        shown = f"Top {len(rows):,} of {summary['customers']:,} customers by P(decline)" \
+            if summary["customers"] > len(rows) else f"{summary['customers']:,} customers, highest P(decline) first"
+    else:   # a viewer: the aggregates above, no customer ids (at_risk would refuse anyway)
+        rows, shown = [], ROWS_NOTE
     return SegmentsView(
         state=query_string(view.query()).lstrip("?"),
         segment=view.segment or "all",
@@ -95,7 +99,7 @@ def render(view: SegmentView, problems: list[str]) -> SegmentsView:
         bubbles=figures.segment_overview(table, view.segment),
         profile=figures.profile_bars(segment_profile(view)),
         p_hist=figures.p_histogram(segment_p_decline(view), threshold),
-        rows=rows.to_dict("records"),
+        rows=rows,
         shown=shown,
         link=dash.get_relative_path("/segments") + query_string(view.query()),
     )
@@ -137,6 +141,7 @@ def layout(**query) -> html.Div:
     view, problems = parse_segment_view(query)
     out = render(view, problems)
     table = segments()
+    rows_allowed = can_read_rows()
     return html.Div([
         page_header("Segments", "From a segment to the customers worth calling first.",
                     html.Div([html.Span("Link to this view: ", className="small text-secondary"),
@@ -168,14 +173,18 @@ def layout(**query) -> html.Div:
                         html.H2("At-risk customers", className="h5 mb-0"),
                         html.Div([
                             html.Span(out.shown, id="seg-shown", className="small text-secondary me-3"),
-                            dbc.Button("Export CSV", id="seg-export-csv", size="sm", color="primary", className="me-2"),
-                            dbc.Button("Export XLSX", id="seg-export-xlsx", size="sm", color="primary", outline=True),
+                            # a viewer's buttons are off (and the export callback refuses them)
+                            dbc.Button("Export CSV", id="seg-export-csv", size="sm", color="primary", className="me-2",
+                                       disabled=not rows_allowed),
+                            dbc.Button("Export XLSX", id="seg-export-xlsx", size="sm", color="primary", outline=True,
+                                       disabled=not rows_allowed),
                         ]),
                     ], className="d-flex flex-wrap justify-content-between align-items-center gap-2 mb-2"),
                     dag.AgGrid(id="seg-grid", columnDefs=COLUMNS, rowData=out.rows,
                                defaultColDef={"sortable": True, "resizable": True, "filter": False},
                                dashGridOptions={"animateRows": False, "rowHeight": 34,
-                                                "suppressCellFocus": False},
+                                                "suppressCellFocus": False,
+                                                **({} if rows_allowed else {"overlayNoRowsTemplate": ROWS_NOTE})},
                                style={"height": "520px"}, className="ag-theme-quartz"),
                     dcc.Download(id="seg-download"),
                 ]), className="graph-card mb-3"),
@@ -196,6 +205,7 @@ def layout(**query) -> html.Div:
             Input("seg-profit", "value"), Input("seg-bubbles", "clickData")],
     prevent_initial_call=True,
 )
+@refusing
 def update(segment, promo, p, profit, bubble):
     if ctx.triggered_id == "seg-bubbles":
         picked = [c[0] for c in event_points(bubble)[:1]]
@@ -227,10 +237,28 @@ def export_bytes(frame: pd.DataFrame, kind: str) -> bytes:
     State(STATE, "data"),
     prevent_initial_call=True,
 )
+@refusing   # a viewer's request: at_risk refuses it, the page says why, nothing is sent
 def export(_csv, _xlsx, state):
     if ctx.triggered_id not in ("seg-export-csv", "seg-export-xlsx"):
         raise PreventUpdate
     view, _ = parse_segment_view(query_dict(state))
     kind = "csv" if ctx.triggered_id == "seg-export-csv" else "xlsx"
     name = "at-risk-" + (view.segment or "all-customers") + "." + kind
-    return dcc.send_bytes(export_bytes(export_frame(view), kind), name)
+    frame = export_frame(view)      # refuses a viewer before anything is read
+    _audit_export(view, len(frame), kind)
+    return dcc.send_bytes(export_bytes(frame, kind), name)
+
+
+def _audit_export(view: SegmentView, rows: int, kind: str) -> None:
+    """Rows leave the app as a file: who, which view, how many (before they are sent; an
+    unwritable log fails the export rather than letting it pass unaudited)."""
+    from dashboard.auth.session import current
+    from dashboard.auth.state import NotInstalled, client_ip, stores
+
+    try:
+        log = stores().audit
+    except NotInstalled:        # the page called outside the server (no access control at all)
+        return
+    identity = current()
+    log.record("export", identity.name, ip=client_ip(), page="/segments", filters=query_string(view.query()),
+               rows=rows, format=kind, scope=identity.scope.key())

@@ -15,7 +15,8 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures
-from dashboard.components.alerts import guarded_layout, problems_alert
+from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, require_subject
+from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for
 from dashboard.components.view_model import values as view_values
@@ -102,10 +103,13 @@ def render_prediction(subject: str, values: dict, start) -> PredictionView:
     """Gauge, verdict and contributions for the form's values (messages for invalid ones); the
     advice is :func:`render_advice`, a callback of its own, so these return without waiting
     for its search. ``p`` is the probability (None for invalid values)."""
+    require_subject(subject)     # a subject the user's scope hides has no what-if either
     pipeline, card = load(subject)
     features, specs = list(card.features), card.feature_specs
     threshold = float(card.threshold)
     row, problems = parse_row(values, specs, features)
+    if not can_read_rows():
+        start = None             # a viewer starts from the model's baseline, never from an id
     state = {"subject": subject, **({"start": str(start)} if start is not None else {}),
              **{f: str(v) for f, v in row.items()}}
     if problems:
@@ -131,6 +135,7 @@ def render_prediction(subject: str, values: dict, start) -> PredictionView:
 def render_advice(subject: str, values: dict, p: float | None = None):
     """The smallest change below the threshold for the form's values (a short note for invalid
     ones: the other callback lists the problems). ``p``: the row's probability if known."""
+    require_subject(subject)
     pipeline, card = load(subject)
     features, specs = list(card.features), card.feature_specs
     threshold = float(card.threshold)
@@ -168,11 +173,24 @@ def _advice(advice, subject: str, threshold: float, p: float) -> html.Div:
 @guarded_layout("What-if")
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
+    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/what-if") + f"?subject={key}",
+                                            active=key == subject))
+                    for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
+    header = page_header("What-if", "Change any feature; the prediction, its drivers and the advice follow.")
+    try:
+        require_subject(subject)
+    except Forbidden as exc:     # the other subject's tab stays reachable
+        return html.Div([header, tabs, forbidden_alert(exc.message)])
     _, card = load(subject)
     features, specs = list(card.features), card.feature_specs
-    examples = [str(i) for i in example_ids(subject)]
-    start = _start_id(subject, query.get("start")) if query.get("start") else _start_id(subject, examples[0] if examples else None)
-    values, missing = _row_values(subject, start, features)
+    rows_allowed = can_read_rows()
+    if rows_allowed:
+        examples = [str(i) for i in example_ids(subject)]
+        start = _start_id(subject, query.get("start")) if query.get("start") else \
+            _start_id(subject, examples[0] if examples else None)
+        values, missing = _row_values(subject, start, features)
+    else:       # a viewer: the model's baseline values, no ids (the queries would refuse them)
+        examples, start, values, missing = [], None, {}, START_NOTE
     values = {f: values.get(f, card.baseline.get(f)) for f in features}
     for feature in features:  # values in the link override the starting row
         if feature in query:
@@ -181,11 +199,8 @@ def layout(**query) -> html.Div:
                 values[feature] = parsed
     out = render_prediction(subject, values, start)
     advice = render_advice(subject, values, out.p)
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/what-if") + f"?subject={key}",
-                                            active=key == subject))
-                    for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
     return html.Div([
-        page_header("What-if", "Change any feature; the prediction, its drivers and the advice follow."),
+        header,
         dcc.Store(id=STATE, data=out.state),
         dcc.Store(id="wi-subject", data=subject),
         tabs,
@@ -196,11 +211,13 @@ def layout(**query) -> html.Div:
                         dbc.Label(f"Start from {SUBJECT_NAMES[subject].lower()} #", html_for="wi-start",
                                   className="me-2 mb-0 fw-semibold"),
                         dbc.Input(id="wi-start", value="" if start is None else str(start), list="wi-examples",
-                                  style={"maxWidth": "14rem"}, className="me-2", debounce=True),
+                                  style={"maxWidth": "14rem"}, className="me-2", debounce=True,
+                                  disabled=not rows_allowed),
                         html.Datalist(id="wi-examples", children=[html.Option(value=e) for e in examples]),
-                        dbc.Button("Load", id="wi-load", color="primary", size="sm"),
+                        dbc.Button("Load", id="wi-load", color="primary", size="sm", disabled=not rows_allowed),
                     ], className="d-flex flex-wrap align-items-center gap-1 mb-2"),
-                    html.Div(missing or "", id="wi-start-msg", className="small text-danger mb-2"),
+                    html.Div(missing or "", id="wi-start-msg",
+                             className="small mb-2 " + ("text-danger" if rows_allowed else "text-secondary")),
                     html.Div(out.problems, id="wi-problems"),
                     dbc.Row([_field(f, specs.get(f, {}), values.get(f)) for f in features], className="whatif-form"),
                 ]), className="mb-3"),
@@ -226,6 +243,7 @@ def layout(**query) -> html.Div:
     State("wi-start", "value"), State("wi-subject", "data"),
     prevent_initial_call=True,
 )
+@refusing
 def load_row(_clicks, _submit, start_value, subject_value):
     subject = _subject(subject_value)
     start = _start_id(subject, start_value)
@@ -255,6 +273,7 @@ def _form_values() -> dict:
     inputs=[Input({"type": FIELD, "name": ALL}, "value"), State("wi-subject", "data"), State("wi-start", "value")],
     prevent_initial_call=True,
 )
+@refusing
 def update(_values, subject_value, start_value):
     subject = _subject(subject_value)
     # every field but p, which feeds the advice callback, not the page
@@ -267,6 +286,7 @@ def update(_values, subject_value, start_value):
     State("wi-subject", "data"),
     prevent_initial_call=True,
 )
+@refusing
 def update_advice(_values, subject_value):
     """The advice search (most of a what-if's time) answers separately from the gauge."""
     return render_advice(_subject(subject_value), _form_values())

@@ -26,7 +26,7 @@ def where_all(t: ibis.Table, preds: list) -> ibis.Table:
 def has_table(name: str) -> bool:
     """Whether the warehouse holds table ``name`` (scores exist only after training)."""
     try:
-        table(name)
+        table(name, scoped=False)   # existence only: no row is read
     except Unavailable:
         return False
     return True

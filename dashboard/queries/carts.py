@@ -3,6 +3,12 @@
 A filter change slices the cube's numpy columns (milliseconds); a range on a behaviour outside
 the cube's dimensions builds the same shapes from the sessions instead: from the columns held in
 this process when the table is small (milliseconds), else in the warehouse (seconds on 10 M).
+
+The cube and the held sessions hold every session (they are shared by all users); a user
+limited to some customer types is answered through :func:`_mask` and :func:`_summary_keep`,
+which keep only those types in every slice, whatever filter (or crafted request) asks for
+others — even the charts that leave the user's own customer-type filter out. A user whose
+scope hides cart sessions gets :class:`~dashboard.auth.scoping.Forbidden` from the same place.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from dashboard.auth.scoping import cart_segments, clamp_cart_filters
 from dashboard.bins import Bins, cart_bins, label_buckets
 from dashboard.cache import memoized
 from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, build_held, cube, held_sessions
@@ -45,19 +52,29 @@ def _bounds(ranges: tuple) -> dict[str, tuple[int, int | None]]:
     return out
 
 
-@memoized()
+@memoized(shared=True)
 def _direct_cube(extra: CartFilters) -> Cube:
-    t, preds = table(SESSIONS), {}
+    # every session, like the cube: one answer per range for all users, masked per scope
+    t, preds = table(SESSIONS, scoped=False), {}
     for column, (lo, hi) in _bounds(extra.ranges).items():
         preds[column] = t[column] >= lo if hi is None else (t[column] >= lo) & (t[column] <= hi)
     return build(t, preds)
+
+
+def _in_scope(segment: np.ndarray) -> np.ndarray:
+    """Rows of the customer types the current user may see: never skipped, whatever the
+    chart (Forbidden when the user's scope hides cart sessions)."""
+    allowed = cart_segments()
+    if allowed is None:
+        return np.ones(len(segment), dtype=bool)
+    return np.isin(segment, allowed)
 
 
 def _mask(columns: dict[str, np.ndarray], filters: CartFilters, skip: str | None = None,
           bins: dict[str, Bins] | None = None) -> np.ndarray:
     """Rows of a cube table inside the cube-dimension filters, except ``skip``."""
     bins = bins or cart_bins()
-    keep = np.ones(len(columns["n"]), dtype=bool)
+    keep = _in_scope(columns["customer_segment"])
     if filters.segments and skip != "segment":
         keep &= np.isin(columns["customer_segment"], filters.segments)
     if filters.details is not None and skip != "details":
@@ -105,7 +122,7 @@ def _cart_summary(filters: CartFilters, data: Cube | None = None,
 def _summary_keep(rows: pd.DataFrame, filters: CartFilters, skip: str | None = None) -> np.ndarray:
     """Rows of :func:`_cart_summary` inside the segment and details filters, except ``skip``
     (a numpy mask: boolean-indexing the frame cost more than the sums read off it)."""
-    keep = np.ones(len(rows), dtype=bool)
+    keep = _in_scope(rows["customer_segment"].to_numpy())
     if filters.segments and skip != "segment":
         keep &= np.isin(rows["customer_segment"].to_numpy(), filters.segments)
     if filters.details is not None and skip != "details":
@@ -209,6 +226,7 @@ def cart_page(filters: CartFilters) -> dict:
     each computed once: effective filters, outcomes, the unfiltered outcomes (baseline),
     by segment, by details, distributions."""
     bins = cart_bins()
+    filters = clamp_cart_filters(filters, [])   # the page has said what it dropped; idempotent
     data = _cart_cube(filters)
     summary = _cart_summary(filters, data, bins)
     base = CartFilters()

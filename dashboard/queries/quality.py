@@ -1,28 +1,40 @@
-"""Data quality questions: the last ETL run, its source files and its rejected rows."""
+"""Data quality questions: the last ETL run, its source files and its rejected rows.
+
+The run and its files are model-level facts every user reads; counts of rejected rows by
+reason too. The raw cells of rejected rows are row-level data (analysts and admins) that no
+scope can be applied to (a row the ETL rejected has no trustworthy customer or session), so a
+scoped user never reads them."""
 from __future__ import annotations
 
 import ibis
 import pandas as pd
 
+from dashboard.auth.scoping import RAW_CELLS_NOTE, Forbidden, require_rows
+from dashboard.auth.session import current
 from dashboard.cache import memoized
 from dashboard.queries.answers import to_frame
 from dashboard.source import Unavailable, table
 from etl.schema import ETL_RUNS, REJECTED_ROWS, SOURCE_FILES
 
 
-@memoized()
+# The run, its files and the counts by reason are the same for every user (model-level facts,
+# no row of a customer or session): read unscoped and cached once for all (the public health
+# check reads the run too, without any identity).
+
+
+@memoized(shared=True)
 def latest_run() -> dict:
-    runs = table(ETL_RUNS)
+    runs = table(ETL_RUNS, scoped=False)
     found = runs.order_by(ibis.desc("finished_at")).limit(1).to_pyarrow().to_pylist()
     if not found:
         raise Unavailable("The warehouse has no ETL run.", "python -m etl run")
     return found[0]
 
 
-@memoized()
+@memoized(shared=True)
 def source_files() -> pd.DataFrame:
     run_id = latest_run()["run_id"]
-    f = table(SOURCE_FILES)
+    f = table(SOURCE_FILES, scoped=False)
     f = f.filter(f.run_id == run_id)
     return to_frame(f.mutate(rows_kept=f.rows_read - f.rows_rejected)
                   .select("subject", "source_file", "rows_read", "rows_kept", "rows_rejected",
@@ -30,17 +42,24 @@ def source_files() -> pd.DataFrame:
                   .order_by("subject", "source_file"))
 
 
-@memoized()
+@memoized(shared=True)
 def rejection_reasons() -> pd.DataFrame:
     run_id = latest_run()["run_id"]
-    r = table(REJECTED_ROWS)
+    r = table(REJECTED_ROWS, scoped=False)   # counted, never shown row by row
     r = r.filter(r.run_id == run_id)
     return to_frame(r.group_by("subject", "source_file", "rule", "reason").aggregate(rows=r.count())
                   .order_by(ibis.desc("rows"), "subject", "source_file", "rule"))
 
 
-@memoized()
 def rejected_sample(limit: int = 200) -> pd.DataFrame:
+    require_rows(RAW_CELLS_NOTE)
+    if not current().scope.unrestricted:
+        raise Forbidden("Rejected rows cannot be attributed to your access scope, so their raw cells are not shown.")
+    return _rejected_sample(limit)
+
+
+@memoized()
+def _rejected_sample(limit: int) -> pd.DataFrame:
     run_id = latest_run()["run_id"]
     r = table(REJECTED_ROWS)
     return to_frame(r.filter(r.run_id == run_id)

@@ -1,9 +1,14 @@
-"""Segments page questions: scored customers joined with their features, under a SegmentView."""
+"""Segments page questions: scored customers joined with their features, under a SegmentView.
+
+Every table read is restricted to the user's scope (:func:`dashboard.source.table`; the
+``segments`` totals are recomputed over the scoped customers there). The at-risk list is
+row-level data: analysts and admins only, refused before the query cache is asked."""
 from __future__ import annotations
 
 import ibis
 import pandas as pd
 
+from dashboard.auth.scoping import require_rows
 from dashboard.cache import memoized
 from dashboard.filters import CUSTOMER_RANGE_COLUMNS, SegmentView
 from dashboard.queries.answers import first_row, ratio, to_frame, where_all
@@ -71,9 +76,14 @@ def segment_profile(view: SegmentView) -> pd.DataFrame:
     return frame
 
 
-@memoized()
 def at_risk(view: SegmentView, limit: int | None = 500) -> pd.DataFrame:
     """The view's customers ranked by P(decline), highest first (``limit=None``: all)."""
+    require_rows()
+    return _at_risk(view, limit)
+
+
+@memoized()
+def _at_risk(view: SegmentView, limit: int | None) -> pd.DataFrame:
     j = _segment_rows(view)
     ranked = j.select(*AT_RISK_COLUMNS).order_by(ibis.desc("p_decline"), "customer_id")
     return to_frame(ranked.limit(limit) if limit else ranked)

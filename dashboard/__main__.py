@@ -1,0 +1,4 @@
+"""``python -m dashboard``: see :mod:`dashboard.cli`."""
+from dashboard.cli import main
+
+raise SystemExit(main())

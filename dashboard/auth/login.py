@@ -1,0 +1,209 @@
+"""``/login`` and ``/logout``, the session cookie's settings, and throttling of failed sign-ins.
+
+The pages are plain HTML (no Dash): they must work before the user may load the app, and
+they hold nothing but a form. Every form carries a CSRF token kept in the session; the
+cookie is HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS
+(``COOKIE_SECURE=auto``) or always (``1``).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from datetime import timedelta
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, Response, g, redirect, request, session
+from flask.sessions import SecureCookieSessionInterface
+from markupsafe import escape
+
+from dashboard.auth.session import sign_in, sign_out
+from dashboard.auth.state import AuthState
+from dashboard.cache import cache
+from dashboard.inputs import describe
+
+log = logging.getLogger(__name__)
+
+_CSRF = "csrf"
+MAX_FIELD = 1024   # characters of a user name or password read from the form
+
+
+class _Cookies(SecureCookieSessionInterface):
+    """``COOKIE_SECURE=auto``: Secure exactly when this request came over HTTPS (gunicorn
+    sets the scheme from X-Forwarded-Proto for the proxies in FORWARDED_ALLOW_IPS)."""
+
+    def __init__(self, secure: str) -> None:
+        self.secure = secure
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure if self.secure == "auto" else self.secure == "1"
+
+
+def configure_sessions(server: Flask, state: AuthState, prefix: str) -> None:
+    server.secret_key = state.config.secret_key
+    server.config.update(
+        SESSION_COOKIE_NAME="shopper_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH=prefix,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=state.config.session_lifetime),
+    )
+    server.session_interface = _Cookies(state.config.cookie_secure)
+
+
+def csrf_token() -> str:
+    if _CSRF not in session:
+        session[_CSRF] = secrets.token_urlsafe(32)
+    return session[_CSRF]
+
+
+def _csrf_ok() -> bool:
+    sent, kept = request.form.get("csrf_token", ""), session.get(_CSRF, "")
+    return bool(kept) and isinstance(sent, str) and hmac.compare_digest(sent.encode(), str(kept).encode())
+
+
+def safe_next(target: str | None, prefix: str) -> str:
+    """Only a path inside this app: ``next=https://evil.example`` or ``//evil`` becomes the prefix."""
+    if not isinstance(target, str) or len(target) > 2000:
+        return prefix
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith(prefix) or target.startswith("//") or "\\" in target:
+        return prefix
+    return target
+
+
+# --- throttling ----------------------------------------------------------------------------
+# Failures are counted per (name, address) in the shared cache, so every worker of a host (or
+# every host, with Redis) sees them. A cache that does not answer lets the sign-in proceed:
+# throttling is a brake on guessing, the slow password hash is the wall.
+
+def _throttle_key(name: str, address: str) -> str:
+    return "login-fail:" + hashlib.sha256(f"{name.lower()}|{address}".encode()).hexdigest()
+
+
+def _failures(key: str, window: int) -> list[float]:
+    try:
+        times = cache.get(key) or []
+    except Exception:  # noqa: BLE001
+        return []
+    now = time.time()
+    return [t for t in times if isinstance(t, float) and now - t < window]
+
+
+def _locked_for(key: str, state: AuthState) -> int:
+    times = _failures(key, state.config.lockout)
+    if len(times) < state.config.max_failures:
+        return 0
+    return int(state.config.lockout - (time.time() - times[-state.config.max_failures])) + 1
+
+
+def _fail(key: str, state: AuthState) -> None:
+    times = _failures(key, state.config.lockout) + [time.time()]
+    try:
+        cache.set(key, times[-state.config.max_failures:], timeout=state.config.lockout)
+    except Exception:  # noqa: BLE001
+        log.warning("could not count a failed sign-in (cache unreachable)")
+
+
+def _clear(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Shopper Insights</title>
+<style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#212529;margin:0}}
+main{{max-width:24rem;margin:10vh auto;background:#fff;padding:2rem;border-radius:.5rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}}
+h1{{font-size:1.4rem;margin:0 0 1rem}} label{{display:block;margin:.75rem 0 .25rem;font-weight:600}}
+input{{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #6c757d;border-radius:.25rem;font-size:1rem}}
+button,.button{{display:inline-block;margin-top:1.25rem;padding:.55rem 1.2rem;background:#0b5ed7;color:#fff;border:0;
+border-radius:.25rem;font-size:1rem;text-decoration:none;cursor:pointer}}
+:focus-visible{{outline:3px solid #fd7e14;outline-offset:2px}}
+.error{{background:#f8d7da;color:#58151c;padding:.6rem;border-radius:.25rem}} p{{line-height:1.5}}
+</style></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
+
+
+def page(title: str, body: str, status: int = 200) -> Response:
+    return Response(_PAGE.format(title=escape(title), body=body), status, mimetype="text/html",
+                    headers={"Cache-Control": "no-store"})
+
+
+def message_page(message: str, status: int, prefix: str) -> Response:
+    body = f'<p>{escape(message)}</p><a class="button" href="{escape(prefix)}login">Sign in</a>'
+    return page("Shopper Insights", body, status)
+
+
+def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", status: int = 200) -> Response:
+    mode = state.config.mode
+    if mode == "oidc":
+        body = (f'<p>Sign in with your company account.</p><a class="button" '
+                f'href="{escape(prefix)}login/oidc?next={escape(quote(next_path, safe="/"))}">Continue to sign-in</a>')
+        return page("Sign in", body, status)
+    if mode != "local":
+        text = ("This dashboard is signed in through the company portal: open it from there."
+                if mode == "proxy" else "This dashboard needs no sign-in.")
+        return page("Sign in", f'<p>{escape(text)}</p><a class="button" href="{escape(prefix)}">Open the dashboard</a>')
+    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (f'{alert}<form method="post" action="{escape(prefix)}login">'
+            f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
+            f'<input type="hidden" name="next" value="{escape(next_path)}">'
+            '<label for="username">User name</label>'
+            '<input id="username" name="username" autocomplete="username" required autofocus>'
+            '<label for="password">Password</label>'
+            '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+            '<button type="submit">Sign in</button></form>')
+    return page("Sign in", body, status)
+
+
+def install(server: Flask, state: AuthState, prefix: str) -> None:
+    configure_sessions(server, state, prefix)
+
+    @server.route(f"{prefix}login", methods=["GET", "POST"])
+    def login() -> Response:
+        next_path = safe_next(request.values.get("next"), prefix)
+        if request.method == "GET" or state.config.mode != "local":
+            return _login_form(state, prefix, next_path)
+        if not _csrf_ok():
+            return _login_form(state, prefix, next_path, "The form expired; please sign in again.", 400)
+        name = describe(request.form.get("username", ""), 64).strip()
+        password = request.form.get("password", "")
+        if not name or not password or len(password) > MAX_FIELD:
+            return _login_form(state, prefix, next_path, "Enter your user name and password.", 400)
+        key = _throttle_key(name, request.remote_addr or "")
+        wait = _locked_for(key, state)
+        if wait:
+            state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="throttled")
+            return _login_form(state, prefix, next_path,
+                               f"Too many failed sign-ins. Try again in {max(1, wait // 60)} minute(s).", 429)
+        user = state.users.verify(name, password)
+        if user is None:
+            _fail(key, state)
+            state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="wrong name or password")
+            return _login_form(state, prefix, next_path, "Wrong user name or password.", 401)
+        _clear(key)
+        sign_in(user.identity())
+        state.audit.record("sign-in", user.name, ip=request.remote_addr, source="local")
+        return redirect(next_path)
+
+    @server.route(f"{prefix}logout", methods=["GET", "POST"])
+    def logout() -> Response:
+        if request.method == "GET":   # a link must not sign anyone out (no CSRF on GET)
+            body = (f'<form method="post" action="{escape(prefix)}logout">'
+                    f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
+                    '<p>Sign out of Shopper Insights?</p><button type="submit">Sign out</button></form>')
+            return page("Sign out", body)
+        if not _csrf_ok():
+            return page("Sign out", "<p>The form expired; please try again.</p>", 400)
+        identity = g.get("identity")
+        name = identity.name if identity is not None else session.get("identity", {}).get("name")
+        sign_out()
+        state.audit.record("sign-out", name, ip=request.remote_addr)
+        return page("Signed out", f'<p>You are signed out.</p><a class="button" href="{escape(prefix)}login">Sign in again</a>')

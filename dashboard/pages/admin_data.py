@@ -1,0 +1,93 @@
+"""Data refresh (administrators only): "refresh data now", with progress and the last outcome.
+
+The refresh is ``python -m etl refresh`` in a process of its own (dashboard/refresh_job.py):
+new data and its models are published together by one rename, or nothing is. The layout and
+the callback check the role themselves (the request gate refuses ``admin-`` callbacks for
+everyone else too) and keep their answers out of the response cache.
+"""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, ctx, dcc, html
+
+from dashboard.auth.session import current
+from dashboard.auth.state import NotInstalled, client_ip, is_admin, stores, uncached
+from dashboard.components.cards import page_header
+from dashboard.config import get_config
+from dashboard.refresh_job import RefreshStatus, start, status
+
+dash.register_page(__name__, path="/admin/data", name="Data refresh", order=22,
+                   title="Data refresh · Shopper Insights",
+                   description="Load the raw files again and retrain the models now.", admin=True)
+
+P = "admin-data-"
+CONFIRM, STATUS, POLL, NOTE = P + "confirm", P + "status", P + "poll", P + "note"
+REFUSED = "Administrators only."
+POLL_MS = 2000
+_COLOURS = {"running": "info", "succeeded": "success", "failed": "danger", "stopped": "warning", "never": "secondary"}
+_WORDS = {"running": "Refreshing now", "succeeded": "Last refresh succeeded", "failed": "Last refresh failed",
+          "stopped": "Last refresh stopped before it finished", "never": "No refresh started from here yet"}
+
+
+def status_view(state: RefreshStatus) -> dbc.Card:
+    """The outcome (or progress) of the latest refresh, with the last lines of its output."""
+    facts = [f"started {state.started_at} by {state.user}" if state.started_at else None,
+             f"finished {state.finished_at}" if state.finished_at else None,
+             f"exit code {state.exit_code}" if state.exit_code is not None else None]
+    return dbc.Card(dbc.CardBody([
+        html.H2([dbc.Badge(_WORDS[state.outcome], color=_COLOURS[state.outcome], className="me-2")],
+                className="h5"),
+        html.P("; ".join(f for f in facts if f) or "—", className="text-secondary small"),
+        html.Pre("\n".join(state.log_tail) or "(no output yet)", className="small bg-light p-2 mb-0",
+                 style={"whiteSpace": "pre-wrap", "maxHeight": "22rem", "overflowY": "auto"},
+                 **{"aria-label": "Output of the refresh"}),
+    ]), className="graph-card")
+
+
+def _state() -> RefreshStatus:
+    return status(stores().config.state_dir)
+
+
+def layout(**_query) -> html.Div:
+    uncached()
+    if not is_admin():
+        return html.Div([html.H1("Data refresh", className="h3 mb-3"),
+                         dbc.Alert(REFUSED, color="warning", className="admin-only")])
+    try:
+        state = _state()
+    except NotInstalled as exc:
+        return html.Div([html.H1("Data refresh", className="h3 mb-3"),
+                         dbc.Alert(f"Refreshing is not available here: {exc}.", color="info")])
+    return html.Div([
+        page_header("Data refresh", "Read the raw files again, retrain both models and publish them together. "
+                    "The dashboard keeps showing the current data until the new release is complete."),
+        dcc.ConfirmDialogProvider(
+            dbc.Button("Refresh data now", color="primary", disabled=state.running, className="mb-3"),
+            id=CONFIRM, message="Load the raw files again and retrain the models now? This takes a few minutes."),
+        html.Div(id=NOTE, role="status"),
+        html.Div(status_view(state), id=STATUS),
+        dcc.Interval(id=POLL, interval=POLL_MS, disabled=not state.running),
+    ])
+
+
+@callback(
+    Output(STATUS, "children"), Output(POLL, "disabled"), Output(NOTE, "children"),
+    Input(CONFIRM, "submit_n_clicks"), Input(POLL, "n_intervals"),
+    prevent_initial_call=True,
+)
+def update(_submitted, _ticks):
+    """Start a refresh when the button was confirmed; in any case, show where it stands."""
+    uncached()
+    if not is_admin():
+        return REFUSED, True, None
+    auth, note = stores(), None
+    if ctx.triggered_id == CONFIRM:
+        user = current().name
+        if start(auth.config.state_dir, user, auth.config.audit_file, fast=get_config().refresh_fast):
+            auth.audit.record("refresh", user, ip=client_ip(), phase="started")
+            note = dbc.Alert("Refresh started.", color="info", duration=4000)
+        else:
+            note = dbc.Alert("A refresh is already running; its progress is below.", color="warning")
+    state = _state()
+    return status_view(state), not state.running, note

@@ -1,0 +1,299 @@
+"""A portal frames the dashboard with a signed link, in Chromium that blocks third-party cookies.
+
+The portal is a page on ``http://localhost:P1/``; the app runs on ``http://127.0.0.1:P2`` with
+``AUTH=local`` and no user signed in, so the only way in is the embed token. ``localhost`` and
+``127.0.0.1`` are different sites, which makes the framed app third-party. Chromium's profile
+says "block third-party cookies" (the preference the settings page writes), and the first test
+proves the block is on from inside the app's own frame before anything relies on it.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.auth.embed import embed_url, make_token
+from dashboard.auth.identity import Role, Scope
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+SECRET = "embed-browser-test-" + "s" * 32
+
+# Run inside the app's frame: what a third-party frame may keep. Blocked, the cookie write is
+# dropped and Chromium refuses the frame its storage too.
+PROBE = """async () => {
+  document.cookie = "embed_probe=1; SameSite=None; Secure; Path=/";
+  let storage;
+  try { localStorage.setItem("embed_probe", "1"); storage = "allowed"; } catch (e) { storage = e.name; }
+  return {cookie: document.cookie, storage: storage, access: await document.hasStorageAccess()};
+}"""
+
+
+class Portal(ThreadingHTTPServer):
+    """The intranet portal: pages set by the test, served at http://localhost:PORT/<name>."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        portal = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = portal.pages.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.server_port}"
+
+    def show(self, name: str, frames: list[tuple[str, str, int]]) -> str:
+        """A portal page with a header and one titled iframe per (title, src, height)."""
+        cells = "".join(
+            f'<section><h2>{title}</h2><iframe id="frame-{i}" title="{title}" src="{src}" '
+            f'style="width:100%;height:{height}px;border:1px solid #ccd;border-radius:6px"></iframe></section>'
+            for i, (title, src, height) in enumerate(frames))
+        self.pages[f"/{name}"] = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Intranet portal</title>"
+            "<style>body{margin:0;font-family:system-ui,sans-serif;background:#eef1f5}"
+            "header{background:#1f3a5f;color:#fff;padding:10px 24px;font-size:18px}"
+            "main{padding:12px 24px}h2{font-size:15px;margin:4px 0 6px;color:#1f3a5f}</style></head>"
+            f"<body><header>Intranet portal · Sales</header><main>{cells}</main></body></html>")
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture(scope="module")
+def portal():
+    server = Portal()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tokens() -> dict[str, str]:
+    """Made before the app starts: the expired one is signed as if two hours ago."""
+    valid = make_token(SECRET, role=Role.VIEWER, scope=Scope(), page="/carts", ttl=3600)
+    with mock.patch("time.time", return_value=time.time() - 7200):
+        expired = make_token(SECRET, role=Role.VIEWER, scope=Scope(), page="/carts", ttl=3600)
+    middle = len(valid) // 3     # inside the payload: a changed claim, not just a bad signature
+    altered = valid[:middle] + ("A" if valid[middle] != "A" else "B") + valid[middle + 1:]
+    return {"valid": valid, "expired": expired, "altered": altered}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, dashboard_raw) -> dict:
+    from etl.pipeline import run_pipeline
+    from etl.train.run import run_training
+
+    root = tmp_path_factory.mktemp("embed-browser")
+    url = str(root / "warehouse.duckdb")
+    run_pipeline(dashboard_raw, url)
+    run_training(url, root / "models", ["carts", "customers"], offer_cost=None, fast=True, progress=lambda _: None)
+    return {"url": url, "models": root / "models", "cache": root / "cache", "state": root / "state"}
+
+
+@pytest.fixture(scope="module")
+def app_url(trained, portal, tokens):
+    from werkzeug.serving import make_server
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WAREHOUSE_URL", trained["url"])
+        env.setenv("MODELS_DIR", str(trained["models"]))
+        env.setenv("CACHE_DIR", str(trained["cache"]))
+        env.setenv("AUTH", "local")
+        env.setenv("SECRET_KEY", SECRET)
+        env.setenv("STATE_DIR", str(trained["state"]))
+        env.setenv("FRAME_ANCESTORS", f"'self' {portal.url}")
+        env.delenv("URL_PREFIX", raising=False)
+        env.delenv("HOST", raising=False)
+        from dashboard.app import create_app
+
+        server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_port}"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+
+
+def profile(root: Path, block: bool) -> Path:
+    """A Chromium profile whose cookie setting is "block third-party cookies" (or not)."""
+    (root / "Default").mkdir(parents=True)
+    prefs = {"profile": {"block_third_party_cookies": block, "cookie_controls_mode": 1 if block else 0}}
+    (root / "Default" / "Preferences").write_text(json.dumps(prefs), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `apt-get install -y chromium` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+def launch(playwright, root: Path, block: bool = True):
+    return playwright.chromium.launch_persistent_context(
+        str(profile(root, block)), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, viewport=VIEWPORT)
+
+
+@pytest.fixture(scope="module")
+def blocking(playwright, tmp_path_factory):
+    context = launch(playwright, tmp_path_factory.mktemp("chromium-blocking"))
+    yield context
+    context.close()
+
+
+def framed(page, app_url: str):
+    """The frame of the page that shows the app, once it has loaded."""
+    page.wait_for_function(f"() => [...document.querySelectorAll('iframe')].every(f => f.src.startsWith({app_url!r}))")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        frames = [f for f in page.frames if f.url.startswith(app_url)]
+        if frames:
+            return frames
+        page.wait_for_timeout(100)
+    raise AssertionError("the app's frame never loaded")
+
+
+def settle(frame) -> None:
+    frame.wait_for_load_state("networkidle")
+    frame.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
+    frame.wait_for_timeout(300)
+
+
+def test_third_party_cookies_are_really_blocked_in_the_app_frame(playwright, blocking, portal, app_url, tmp_path):
+    """The evidence the rest relies on: in the app's own frame under the portal, a cookie
+    write does not stick and storage is refused; with the same probe and an allowing
+    profile both work, so the probe can tell the difference."""
+    probe_src = f"{app_url}/healthz"      # a public page of the app: same origin as the frames
+    url = portal.show("probe", [("probe", probe_src, 120)])
+    tab = blocking.new_page()
+    tab.goto(url)
+    blocked = framed(tab, app_url)[0].evaluate(PROBE)
+    tab.close()
+    assert blocked == {"cookie": "", "storage": "SecurityError", "access": False}
+    assert blocking.cookies(app_url) == []
+
+    allowing = launch(playwright, tmp_path / "chromium-allowing", block=False)
+    try:
+        tab = allowing.new_page()
+        tab.goto(url)
+        allowed = framed(tab, app_url)[0].evaluate(PROBE)
+    finally:
+        allowing.close()
+    assert allowed == {"cookie": "embed_probe=1", "storage": "allowed", "access": True}
+
+
+def test_the_framed_carts_page_draws_without_cookies_and_survives_a_reload(blocking, portal, app_url, tokens):
+    src = embed_url(app_url, "/carts", tokens["valid"])
+    url = portal.show("carts", [("Carts: abandonment this month", src, 760)])
+    tab = blocking.new_page()
+    errors: list[str] = []
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    dash_requests: list[dict] = []
+    tab.on("request", lambda r: dash_requests.append(r.headers) if "/_dash-" in r.url
+           and "/_dash-component-suites/" not in r.url else None)
+    tab.goto(url)
+    frame = framed(tab, app_url)[0]
+    frame.wait_for_selector("#carts-kpis .kpi-value")
+    settle(frame)
+
+    assert frame.locator("#carts-kpis .kpi-value").count() >= 3
+    assert frame.locator(".js-plotly-plot").count() >= 2
+    assert not frame.locator(".app-nav").is_visible()           # embed=1: no chrome
+    body = frame.locator("body").inner_text()
+    assert "could not be drawn" not in body and "Sign in" not in body
+    # every Dash request carried the token, none a cookie (there is none to carry)
+    assert dash_requests and all(h.get("x-embed-token") == tokens["valid"] for h in dash_requests)
+    assert not any("cookie" in h for h in dash_requests)
+    assert blocking.cookies(app_url) == []
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / "embedded-portal.png"))
+
+    # a filter change rewrites the frame's address; embed=1 and the token stay in it
+    sessions = frame.locator("#carts-kpis .kpi-value").first.inner_text()
+    frame.get_by_label("Type 1").check()
+    expect(frame.locator("#carts-kpis .kpi-value").first).not_to_have_text(sessions)
+    settle(frame)
+    address = frame.evaluate("() => location.search")
+    assert address.startswith("?embed=1&") and "segment=1" in address and address.endswith("&token=" + tokens["valid"])
+    frame.evaluate("() => location.reload()")
+    frame = framed(tab, app_url)[0]
+    frame.wait_for_selector("#carts-kpis .kpi-value")
+    settle(frame)
+    assert frame.get_by_label("Type 1").is_checked()
+    assert frame.locator(".js-plotly-plot").count() >= 2
+    assert errors == [], f"browser console errors: {errors}"
+    tab.close()
+
+
+@pytest.mark.parametrize("kind, words", [("expired", "link expired at"), ("altered", "it was changed")])
+def test_an_expired_or_altered_token_gets_a_clear_page_and_no_data(blocking, portal, app_url, tokens, kind, words,
+                                                                   tmp_path):
+    src = embed_url(app_url, "/carts", tokens[kind])
+    url = portal.show(kind, [("valid", embed_url(app_url, "/carts", tokens["valid"]), 420), (kind, src, 260)])
+    tab = blocking.new_page()
+    responses: list[int] = []
+    tab.on("response", lambda r: responses.append(r.status) if r.url == src else None)
+    tab.goto(url)
+    frames = {f.url: f for f in framed(tab, app_url)}
+    refused = frames[src]
+    refused.wait_for_selector(".embed-refusal")
+    text = refused.locator("body").inner_text()
+    assert words in text and "reload the portal page" in text.lower()
+    assert responses == [401]
+    # nothing of the dashboard: no script ran, no Dash request was made, no number shown
+    assert refused.locator("script, #react-entry-point, .kpi-value").count() == 0
+    # the valid frame beside it is unaffected
+    valid = next(f for u, f in frames.items() if u != src)
+    valid.wait_for_selector("#carts-kpis .kpi-value")
+    settle(valid)
+    tab.screenshot(path=str(tmp_path / f"embedded-{kind}.png"))   # for a person checking the wording
+    tab.close()
+
+
+def test_a_token_refused_while_the_page_is_open_replaces_the_dashboard_with_the_reason(blocking, portal, app_url, tokens):
+    """The gate answers a Dash request with an expired token 401 + message (the link expired
+    while the page stood open): embed.js shows that message instead of the charts."""
+    url = portal.show("mid-session", [("carts", embed_url(app_url, "/carts", tokens["valid"]), 600)])
+    tab = blocking.new_page()
+    tab.goto(url)
+    frame = framed(tab, app_url)[0]
+    frame.wait_for_selector("#carts-kpis .kpi-value")
+    settle(frame)
+    message = "This embedded view's link expired at 2030-01-01 00:00 UTC; reload the portal page to get a new one."
+    tab.route(lambda address: "/_dash-update-component" in address, lambda route: route.fulfill(
+        status=401, content_type="application/json", body=json.dumps({"message": message})))
+    frame.get_by_label("Type 2").check()
+    expect(frame.locator(".embed-refusal")).to_have_text(message)
+    assert not frame.locator("#react-entry-point").is_visible()
+    tab.close()
