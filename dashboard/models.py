@@ -57,6 +57,9 @@ class ModelCard:
     leakage_excluded: tuple[str, ...] = ()
     candidates: tuple[dict, ...] = ()
     permutation_importance: tuple[dict, ...] = ()
+    # the training rows' distribution per feature (etl.train.card.feature_distributions);
+    # empty for cards written before drift was recorded (dashboard.drift says to retrain)
+    feature_distributions: Mapping[str, dict] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -74,7 +77,8 @@ class ModelCard:
             profit_curve=tuple(card.get("profit_curve") or ()),
             leakage_excluded=tuple((card.get("leakage") or {}).get("excluded") or ()),
             candidates=tuple(card.get("candidates") or ()),
-            permutation_importance=tuple(card.get("permutation_importance") or ()), raw=card)
+            permutation_importance=tuple(card.get("permutation_importance") or ()),
+            feature_distributions=card.get("feature_distributions") or {}, raw=card)
 
 
 def read_card(subject: str) -> ModelCard:

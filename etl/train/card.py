@@ -1,4 +1,4 @@
-"""Model cards and integrity-checked model loading; imported by the dashboard.
+"""Model cards, the training rows' feature distributions, integrity-checked model loading.
 
 Kept light on purpose: numpy, pandas, threadpoolctl and the standard library only (the fitted
 Pipeline brings scikit-learn in when it is unpickled).
@@ -125,6 +125,68 @@ def contributions(pipeline, frame: pd.DataFrame, card: dict) -> pd.DataFrame:
     logit = _logit(pipeline.predict_proba(pd.DataFrame(columns))[:, 1])
     occluded = logit[n:].reshape(k, n).T
     return pd.DataFrame(logit[:n, None] - occluded, index=frame.index, columns=features)
+
+
+# --- what the training rows looked like, for drift (dashboard.drift) ----------------------
+# Small on purpose (it lives in the card): at most 2 * DISTRIBUTION_BINS numbers per numeric
+# feature and 2 * MAX_CATEGORIES + 2 per categorical one, shares rounded to SHARE_DIGITS decimals.
+DISTRIBUTION_BINS = 10
+MAX_CATEGORIES = 20
+SHARE_DIGITS = 6
+
+
+def feature_distributions(frame: pd.DataFrame, specs: dict) -> dict:
+    """{feature: distribution over ``frame``} for every feature of ``specs`` (their kinds).
+
+    Numeric: ``edges`` are the distinct deciles (inverted CDF, so each is an observed value;
+    ties collapse, so a column with few values gets few bins); bin i holds
+    ``edges[i-1] < x <= edges[i]``, the first is open below and the last (``x > edges[-1]``)
+    open above, so today's values outside the training range still land somewhere.
+    ``shares`` has len(edges) + 1 entries. Categorical and bool: the
+    MAX_CATEGORIES most common ``categories`` (count, then text, so ties do not depend on row
+    order) with their ``shares``, and ``other`` for the rest. Both record the ``missing`` share.
+    """
+    out = {}
+    for feature, spec in specs.items():
+        column = frame[feature]
+        if spec["kind"] in ("category", "bool"):
+            out[feature] = _categorical_distribution(column)
+        else:
+            out[feature] = _numeric_distribution(column, integer=spec["kind"] == "int")
+    return out
+
+
+def _share(count, total: int) -> float:
+    return round(float(count) / max(total, 1), SHARE_DIGITS)
+
+
+def _numeric_distribution(column: pd.Series, integer: bool) -> dict:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+    present = values[~np.isnan(values)]
+    edges: list = []
+    if len(present):
+        # arange, not linspace: linspace's 0.30000000000000004 makes the inverted CDF take the
+        # value after the 30 % one
+        levels = np.arange(1, DISTRIBUTION_BINS) / DISTRIBUTION_BINS
+        deciles = np.quantile(present, levels, method="inverted_cdf")
+        # kept exact, not rounded: a rounded edge would move the observed value it stands for
+        # (often a tie of many rows) into the next bin
+        edges = sorted({int(v) if integer else float(v) for v in deciles if np.isfinite(v)})
+    counts = np.bincount(np.searchsorted(np.asarray(edges, dtype=float), present, side="left"),
+                         minlength=len(edges) + 1)
+    return {"kind": "numeric", "edges": edges, "shares": [_share(c, len(values)) for c in counts],
+            "missing": _share(len(values) - len(present), len(values))}
+
+
+def _categorical_distribution(column: pd.Series) -> dict:
+    counts = column.value_counts(dropna=True)
+    ranked = sorted(((v.item() if isinstance(v, np.generic) else v, int(c)) for v, c in counts.items()),
+                    key=lambda vc: (-vc[1], str(vc[0])))
+    kept = ranked[:MAX_CATEGORIES]
+    return {"kind": "categorical", "categories": [v for v, _ in kept],
+            "shares": [_share(c, len(column)) for _, c in kept],
+            "other": _share(sum(c for _, c in ranked[MAX_CATEGORIES:]), len(column)),
+            "missing": _share(int(column.isna().sum()), len(column))}
 
 
 def _json_default(value):

@@ -109,6 +109,8 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         "positive_class": OUTCOME_LABELS[subject.name][True], "table": subject.table,
         "id_column": subject.id_column, "features": chosen_features, "feature_specs": specs,
         "baseline": features.baseline(train, specs),
+        # the training rows' distribution of each feature: drift is measured against it
+        "feature_distributions": cards.feature_distributions(train, specs),
         "estimator": {"candidate": best["name"], "label": best["label"],
                       "class": type(model.named_steps["model"]).__name__,
                       "params": best["params"]},
