@@ -41,7 +41,11 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
 prepare: $(VENV)/.runtime
 	$(BIN)/python -m etl prepare
 
+# The report scheduler (python -m dashboard schedule) runs beside gunicorn and stops with it.
 run: prepare
+	$(BIN)/python -m dashboard schedule --check
+	@$(BIN)/python -m dashboard schedule & scheduler=$$!; \
+	trap 'kill -TERM $$scheduler 2>/dev/null; wait $$scheduler' EXIT INT TERM; \
 	WORKERS=$(WORKERS) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:server
 
 # Debian's chromium for the browser tests (no browser download is possible offline).

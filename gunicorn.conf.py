@@ -60,6 +60,29 @@ def _check_access() -> None:
 
 _check_access()
 
+
+def _bound_host(address: str) -> str:
+    """The host of a gunicorn bind: ``0.0.0.0:80`` -> ``0.0.0.0``, ``[::]:80`` -> ``::``; a unix
+    socket or an inherited descriptor counts as public (a proxy in front may expose it)."""
+    if address.startswith(("unix:", "fd://")) or ":" not in address:
+        return address
+    return address.rsplit(":", 1)[0].strip("[]")
+
+
+def on_starting(server) -> None:
+    """Check the addresses really bound (``-b`` and GUNICORN_CMD_ARGS override ``bind`` above),
+    and tell the workers: they read HOST to decide whether visitors without sign-in are the
+    operator (loopback) or the open-access visitor with a banner."""
+    from dashboard.auth.settings import AuthConfigError, check_open_access, is_loopback
+
+    hosts = [_bound_host(address) for address in server.cfg.bind]
+    try:
+        check_open_access((os.environ.get("AUTH") or "none").strip().lower(), hosts)
+    except AuthConfigError as exc:
+        raise SystemExit(f"gunicorn.conf.py: {exc}") from None
+    public = [h for h in hosts if not is_loopback(h)]
+    os.environ["HOST"] = public[0] if public else hosts[0]
+
 # --- workers -------------------------------------------------------------------------------
 
 # Synchronous workers, 2 × cores + 1 (gunicorn's rule of thumb): a callback is CPU-bound

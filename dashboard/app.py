@@ -66,6 +66,16 @@ def _callback_output() -> str | None:
     return output if isinstance(output, str) else None
 
 
+def _callback_page(app: dash.Dash, output: str) -> str | None:
+    """The path of the page whose module registered the callback of ``output``."""
+    spec = app.callback_map.get(output) or {}
+    module = getattr(spec.get("callback"), "__module__", None)
+    if module == "dash.dash":
+        return gate.ROUTER
+    page = dash.page_registry.get(module) if module else None
+    return page["path"] if page else None
+
+
 def create_app() -> dash.Dash:
     config = get_config()
     configure_logging(config.log_level)
@@ -94,6 +104,8 @@ def create_app() -> dash.Dash:
     install_request_ids(server)
     release.install(server)
     register_health(server, config.url_prefix)
+    from dashboard.pages.reports import install_routes   # after dash.Dash(): the page registers itself
+    install_routes(server, config.url_prefix)
     update_path = f"{config.url_prefix}_dash-update-component"
     auth = auth_state.install(server, auth_config)
     login.install(server, auth, config.url_prefix)
@@ -103,7 +115,8 @@ def create_app() -> dash.Dash:
                      on_refused=lambda name, why: auth.audit.record("sign-in-failed", name, ip=request.remote_addr,
                                                                     reason=why))
     # first of the hooks that read data: nothing below runs for a request it refuses
-    gate.install(server, auth, config.url_prefix, update_path, _callback_output)
+    gate.install(server, auth, config.url_prefix, update_path, _callback_output,
+                 lambda output: _callback_page(app, output))
 
     @server.before_request
     def check_callback_request():

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from dashboard.auth import embed
 from dashboard.auth.identity import ROLE_NAMES, SCOPE_COLUMNS, Role, Scope, parse_scope
+from dashboard.reports import cli as report_cli
+from dashboard.reports import schedule
 
 PROG = "python -m dashboard"
 
@@ -179,7 +181,8 @@ def register_users(sub: argparse._SubParsersAction) -> None:
 
 
 # Each adds its command(s) to the top-level subparsers.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_users, embed.add_cli]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [register_users, embed.add_cli, schedule.add_cli,
+                                                                report_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl import carts, customers
+from etl import carts, customers, kpi_snapshot
 from etl.discovery import discover
 from etl.errors import ETLError
 from etl.raw_specs import CARTS, FILE_SPECS, MARKET_FILE, MARKET_MONEY, MARKET_TIME, MONEY, FileSpec
@@ -153,6 +153,7 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
         for name, frame in ((SESSIONS, sessions), (CUSTOMERS, customer_frame),
                             (REJECTED_ROWS, rejected), (SOURCE_FILES, sources), (ETL_RUNS, run)):
             write_table(con, name, frame)
+    kpi_snapshot.record_publish(warehouse_url)   # KPI history (issue 11); only warns on failure
     return {
         "run_id": run_id, "data_version": version, "rows_in": rows_in,
         "tables": {SESSIONS: len(sessions), CUSTOMERS: len(customer_frame), REJECTED_ROWS: len(rejected)},

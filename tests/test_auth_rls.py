@@ -299,7 +299,8 @@ def test_a_subject_the_scope_does_not_cover_shows_a_notice_and_no_number(app, sc
             assert notice in shown and name in shown and '"figure"' not in shown and "kpi-value" not in shown
         front = text(overview.layout().to_plotly_json())
         assert front.count(notice) == 1 and "kpi-value" in front       # the other subject is there
-        assert "Data version" in text(data_quality.layout().to_plotly_json())
+        # whole files and runs cannot be limited to a scope: not shown to a scoped user at all
+        assert "cannot be limited to your access" in text(data_quality.layout().to_plotly_json())
 
 
 # --- caches --------------------------------------------------------------------------------

@@ -166,4 +166,4 @@ def test_a_viewer_sees_the_aggregates_and_a_note_where_the_rows_would_be(app, mo
         assert expected in answer and '"figure"' in answer, path
     client.as_("analyst;service_tier=premium")
     dq = post_json(client, router_body(route, "/data-quality", "")).get_data().decode()
-    assert "cannot be attributed to your access scope" in dq and "Rejections by reason" in dq
+    assert "cannot be limited to your access" in dq and "Rejections by reason" not in dq and "Rows read" not in dq

@@ -21,14 +21,15 @@ check still leaks nothing.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
-from flask import Flask, Response, g, jsonify, redirect, request
+from flask import Flask, Response, g, jsonify, redirect, request, session
 
 from dashboard.auth import embed
 from dashboard.auth.identity import Capability, Identity
-from dashboard.auth.session import from_session, sign_out
+from dashboard.auth.session import STAMP, from_session, sign_out
 from dashboard.auth.state import AuthState
 from dashboard.inputs import describe
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 # each such callback. Admin pages keep their ids under "admin-".
 ROW_OUTPUTS = ("seg-download", "wi-start-msg")
 ADMIN_PREFIX = "admin-"
+ROUTER = "router"   # page_of() for Dash's own page router callback
 UNAUTHENTICATED = "Sign in to use Shopper Insights."
 
 
@@ -47,12 +49,25 @@ def _public(path: str, prefix: str) -> bool:
             or local.startswith(("/assets/", "/_dash-component-suites/")))
 
 
+def _id_strings(ident: str) -> list[str]:
+    """A component id's text: the id itself, or every string value of a pattern-matching id
+    (Dash sorts their keys, so "type" is not always first)."""
+    if not ident.startswith("{"):
+        return [ident]
+    try:
+        parsed = json.loads(ident)
+    except ValueError:
+        return [ident]
+    return [v for v in parsed.values() if isinstance(v, str)] if isinstance(parsed, dict) else [ident]
+
+
 def required_capability(output_key: str) -> Capability:
     """What a callback request for ``output_key`` (Dash's ``output`` field) needs."""
     ids = [part.rsplit(".", 1)[0] for part in output_key.strip(".").split("...")]
-    if any(ident.startswith(ADMIN_PREFIX) or ident.startswith('{"type":"' + ADMIN_PREFIX) for ident in ids):
+    texts = [text for ident in ids for text in _id_strings(ident)]
+    if any(text.startswith(ADMIN_PREFIX) for text in texts):
         return Capability.ADMIN
-    if any(ident in ROW_OUTPUTS for ident in ids):
+    if any(text in ROW_OUTPUTS for text in texts):
         return Capability.ROWS
     return Capability.AGGREGATES
 
@@ -95,7 +110,9 @@ def resolve(state: AuthState, prefix: str) -> Identity | None:
     if config.mode != "local":
         return identity
     user = state.users.get(identity.name)
-    if user is None:     # removed since the sign-in
+    # removed since the sign-in, or its password changed (the stamp is of the password hash
+    # and the account's creation: a re-created name does not inherit old sessions either)
+    if user is None or session.get(STAMP) != state.users.credential_stamp(identity.name):
         sign_out()
         return None
     return user.identity()
@@ -117,6 +134,7 @@ def _from_token(state: AuthState, token: str, prefix: str) -> Identity:
     if not dash_request:
         state.audit.record("embed-token", claims.identity.name, ip=request.remote_addr, page=claims.page,
                            role=claims.identity.role.label, scope=claims.identity.scope.key())
+    g.embed_page = claims.page
     return claims.identity
 
 
@@ -162,15 +180,18 @@ def _trusted_proxy(address: str | None, networks: tuple) -> bool:
 
 
 def install(server: Flask, state: AuthState, prefix: str, update_path: str,
-            output_of: Callable[[], str | None]) -> None:
+            output_of: Callable[[], str | None], page_of: Callable[[str], str | None]) -> None:
     """Register the gate; call before any other ``before_request`` that reads data.
 
     ``output_of()`` returns the ``output`` field of the current callback request (None when the
-    body is not readable: the callback guard refuses it next)."""
+    body is not readable: the callback guard refuses it next); ``page_of(output)`` the path of
+    the page whose module registered that callback, ``ROUTER`` for Dash's page router, None
+    for anything else."""
 
     @server.before_request
     def gate() -> Response | None:
         g.pop("identity", None)
+        g.pop("embed_page", None)
         if _public(request.path, prefix):
             return None
         try:
@@ -190,6 +211,11 @@ def install(server: Flask, state: AuthState, prefix: str, update_path: str,
             if output is not None and not identity.can(needed := required_capability(output)):
                 log.warning("refused %s a callback that needs %s", identity.role.label, needed.name.lower())
                 return _deny(403, _refusal(needed), prefix)
+            embedded = g.get("embed_page")
+            # an embed link drives its own page's callbacks only (the router's pathname was
+            # checked with the token)
+            if embedded is not None and output is not None and page_of(output) not in (ROUTER, embedded):
+                return _deny(403, f"This embedded link opens {embedded} only.", prefix)
         return None
 
 

@@ -21,7 +21,7 @@ from markupsafe import escape
 
 from dashboard.auth.session import sign_in, sign_out
 from dashboard.auth.state import AuthState
-from dashboard.cache import cache
+from dashboard.cache import build_lock, cache
 from dashboard.inputs import describe
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ def configure_sessions(server: Flask, state: AuthState, prefix: str) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=state.config.session_lifetime),
     )
     server.session_interface = _Cookies(state.config.cookie_secure)
+    if state.config.mode == "none" and not state.config.anonymous_public:
+        # The operator's own machine: answer only requests addressed to loopback, so a web
+        # page the operator visits cannot rebind its host name to 127.0.0.1 and read the app.
+        server.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1", "::1", "[::1]"]
 
 
 def csrf_token() -> str:
@@ -120,15 +124,23 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Shopper Insights</title>
 <style>
-body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#212529;margin:0}}
-main{{max-width:24rem;margin:10vh auto;background:#fff;padding:2rem;border-radius:.5rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}}
-h1{{font-size:1.4rem;margin:0 0 1rem}} label{{display:block;margin:.75rem 0 .25rem;font-weight:600}}
-input{{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #6c757d;border-radius:.25rem;font-size:1rem}}
-button,.button{{display:inline-block;margin-top:1.25rem;padding:.55rem 1.2rem;background:#0b5ed7;color:#fff;border:0;
-border-radius:.25rem;font-size:1rem;text-decoration:none;cursor:pointer}}
-:focus-visible{{outline:3px solid #fd7e14;outline-offset:2px}}
-.error{{background:#f8d7da;color:#58151c;padding:.6rem;border-radius:.25rem}} p{{line-height:1.5}}
-</style></head><body><main><h1>{title}</h1>{body}</main></body></html>"""
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue","Noto Sans","Liberation Sans",Arial,sans-serif;
+background:#f4f6f8;color:#212529;margin:0;font-size:1rem;line-height:1.5}}
+.brand{{background:#212529;color:#fff;font-size:1.25rem;line-height:1.5;padding:.8125rem .75rem}}
+main{{max-width:24rem;margin:10vh auto;background:#fff;padding:2rem;border:1px solid #dee2e6;border-radius:.5rem;
+box-shadow:0 1px 2px rgba(0,0,0,.06)}}
+h1{{font-size:1.5rem;font-weight:600;margin:0 0 1rem}} label{{display:block;margin:.75rem 0 .25rem;font-weight:600}}
+input,button{{font-family:inherit}}
+input{{width:100%;box-sizing:border-box;padding:.375rem .75rem;border:1px solid #6c757d;border-radius:.375rem;
+font-size:1rem;line-height:1.5}}
+button,.button{{display:inline-block;margin-top:1.25rem;padding:.375rem .75rem;background:#0d6efd;color:#fff;
+border:1px solid #0d6efd;border-radius:.375rem;font-size:1rem;line-height:1.5;text-decoration:none;cursor:pointer}}
+button:hover,.button:hover{{background:#0b5ed7;border-color:#0a58ca}}
+:focus-visible{{outline:3px solid #E69F00;outline-offset:2px}}
+.error{{background:#f8d7da;color:#58151c;border:1px solid #f1aeb5;padding:.75rem 1rem;border-radius:.375rem}}
+p{{margin:0 0 1rem}} form p:last-of-type{{margin-bottom:0}} p+.button{{margin-top:0}}
+@media (max-width:30rem){{main{{margin:1.5rem .75rem;padding:1.5rem}}}}
+</style></head><body><div class="brand">Shopper Insights</div><main><h1>{title}</h1>{body}</main></body></html>"""
 
 
 def page(title: str, body: str, status: int = 200) -> Response:
@@ -169,7 +181,7 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
     @server.route(f"{prefix}login", methods=["GET", "POST"])
     def login() -> Response:
         next_path = safe_next(request.values.get("next"), prefix)
-        if request.method == "GET" or state.config.mode != "local":
+        if request.method in ("GET", "HEAD") or state.config.mode != "local":
             return _login_form(state, prefix, next_path)
         if not _csrf_ok():
             return _login_form(state, prefix, next_path, "The form expired; please sign in again.", 400)
@@ -178,24 +190,28 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
         if not name or not password or len(password) > MAX_FIELD:
             return _login_form(state, prefix, next_path, "Enter your user name and password.", 400)
         key = _throttle_key(name, request.remote_addr or "")
-        wait = _locked_for(key, state)
+        # Counted before the (slow) password check, under a lock: guesses sent in parallel
+        # see each other's count; a successful sign-in forgives its own.
+        with build_lock("login-" + key[-24:]):
+            wait = _locked_for(key, state)
+            if not wait:
+                _fail(key, state)
         if wait:
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="throttled")
             return _login_form(state, prefix, next_path,
                                f"Too many failed sign-ins. Try again in {max(1, wait // 60)} minute(s).", 429)
         user = state.users.verify(name, password)
         if user is None:
-            _fail(key, state)
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="wrong name or password")
             return _login_form(state, prefix, next_path, "Wrong user name or password.", 401)
         _clear(key)
-        sign_in(user.identity())
+        sign_in(user.identity(), stamp=state.users.credential_stamp(user.name))
         state.audit.record("sign-in", user.name, ip=request.remote_addr, source="local")
         return redirect(next_path)
 
     @server.route(f"{prefix}logout", methods=["GET", "POST"])
     def logout() -> Response:
-        if request.method == "GET":   # a link must not sign anyone out (no CSRF on GET)
+        if request.method in ("GET", "HEAD"):   # a link must not sign anyone out (no CSRF on GET)
             body = (f'<form method="post" action="{escape(prefix)}logout">'
                     f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
                     '<p>Sign out of Shopper Insights?</p><button type="submit">Sign out</button></form>')
@@ -204,6 +220,6 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
             return page("Sign out", "<p>The form expired; please try again.</p>", 400)
         identity = g.get("identity")
         name = identity.name if identity is not None else session.get("identity", {}).get("name")
-        sign_out()
+        sign_out(lifetime=state.config.session_lifetime)
         state.audit.record("sign-out", name, ip=request.remote_addr)
         return page("Signed out", f'<p>You are signed out.</p><a class="button" href="{escape(prefix)}login">Sign in again</a>')

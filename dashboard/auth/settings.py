@@ -147,6 +147,15 @@ def state_dir() -> Path:
     return state if state.is_absolute() else PROJECT_ROOT / state
 
 
+def check_open_access(mode: str, hosts: list[str]) -> None:
+    """``AUTH=none`` serves loopback addresses only, unless AUTH_ALLOW_ANONYMOUS=1 says otherwise.
+    gunicorn.conf.py calls this with the addresses it really binds (``-b`` included)."""
+    public = [h for h in hosts if not is_loopback(h)]
+    if mode == "none" and public and os.environ.get("AUTH_ALLOW_ANONYMOUS", "").strip() != "1":
+        raise AuthConfigError(f"refusing to serve without sign-in on {public[0]}: set AUTH=local, oidc or proxy, "
+                              "bind HOST=127.0.0.1, or set AUTH_ALLOW_ANONYMOUS=1 to open it to anyone on purpose")
+
+
 def get_auth_config() -> AuthConfig:
     mode = os.environ.get("AUTH", "none").strip().lower() or "none"
     if mode not in MODES:
@@ -154,9 +163,7 @@ def get_auth_config() -> AuthConfig:
     state = state_dir()
     host = get_settings().host
     public = mode == "none" and not is_loopback(host)
-    if public and os.environ.get("AUTH_ALLOW_ANONYMOUS", "").strip() != "1":
-        raise AuthConfigError(f"refusing to serve without sign-in on {host}: set AUTH=local, oidc or proxy, "
-                              "bind HOST=127.0.0.1, or set AUTH_ALLOW_ANONYMOUS=1 to open it to anyone on purpose")
+    check_open_access(mode, [host])
     anonymous = os.environ.get("ANONYMOUS_ROLE", "").strip() or ("viewer" if public else "admin")
     default_role = os.environ.get("AUTH_DEFAULT_ROLE", "").strip()
     secure = os.environ.get("COOKIE_SECURE", "auto").strip().lower() or "auto"
@@ -191,13 +198,19 @@ def get_auth_config() -> AuthConfig:
 
 
 def role_from_groups(config: AuthConfig, groups: list[str]) -> tuple[Role, Scope] | None:
-    """The highest role among the user's mapped groups and the union of those groups' scopes
-    (a group without a scope makes the user unscoped); None when no group is mapped and there
-    is no default role."""
+    """The highest role among the user's mapped groups, within the scopes of the groups that
+    grant that role (their union; unscoped when one of them is); None when no group is mapped
+    and there is no default role.
+
+    Only the groups that grant the role decide its scope: a user in ``staff:viewer`` and
+    ``premium-analysts:analyst:service_tier=premium`` is an analyst of premium customers, not
+    an analyst of everyone (the unscoped viewer group must not lift the analyst group's scope).
+    """
     matched = [rule for rule in config.groups if rule.group in groups]
     if not matched:
         return (config.default_role, Scope()) if config.default_role else None
     role = max(rule.role for rule in matched)
-    if any(rule.scope.unrestricted for rule in matched):
+    granting = [rule for rule in matched if rule.role == role]
+    if any(rule.scope.unrestricted for rule in granting):
         return role, Scope()
-    return role, parse_scope([item for rule in matched for item in rule.scope.text()])
+    return role, parse_scope([item for rule in granting for item in rule.scope.text()])

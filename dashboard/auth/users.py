@@ -182,6 +182,15 @@ class UserStore:
         record = self._records().get(name) if isinstance(name, str) else None
         return record.user if record else None
 
+    def credential_stamp(self, name: str) -> str | None:
+        """A short fingerprint of the user's password hash and creation time: a session keeps
+        the one it was signed in with, so a password change, or the removal and re-creation of
+        the name, ends every session made before (dashboard/auth/gate.py compares them)."""
+        record = self._records().get(name) if isinstance(name, str) else None
+        if record is None:
+            return None
+        return hashlib.sha256(f"{record.password}|{record.user.created}".encode()).hexdigest()[:16]
+
     def list(self) -> list[User]:
         return [record.user for _, record in sorted(self._records().items())]
 

@@ -16,6 +16,7 @@ from dashboard.components.alerts import forbidden_alert, guarded_layout
 from dashboard.components.cards import graph_card, page_header
 from dashboard.models import SUBJECTS, read_card
 from dashboard.queries import latest_run, rejected_sample, rejection_reasons, source_files
+from dashboard.queries.quality import require_whole_warehouse
 from dashboard.source import Unavailable
 
 dash.register_page(__name__, path="/data-quality", name="Data quality", order=6,
@@ -51,6 +52,7 @@ def _models(run: dict) -> list:
 
 @guarded_layout("Data quality")
 def layout(**_query) -> html.Div:
+    require_whole_warehouse()   # a scoped user gets the notice (guarded_layout), no counts
     run = latest_run()
     files = source_files()
     reasons = rejection_reasons()

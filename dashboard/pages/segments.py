@@ -24,6 +24,7 @@ from dashboard.components.kpi import format_value
 from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import SegmentView, event_points, parse_segment_view, query_dict, query_string
 from dashboard.models import read_card
+from dashboard.response_cache import keep_out
 from dashboard.queries import (AT_RISK_COLUMNS, at_risk, segment_p_decline, segment_profile, segment_summary,
                                segments)
 from dashboard.source import Unavailable
@@ -180,12 +181,14 @@ def layout(**query) -> html.Div:
                                        disabled=not rows_allowed),
                         ]),
                     ], className="d-flex flex-wrap justify-content-between align-items-center gap-2 mb-2"),
+                    # A viewer gets the note instead of an empty grid (whose "No Rows To Show" would
+                    # read as "nobody at risk"); the grid stays, hidden, for the callback's output.
+                    dbc.Alert(ROWS_NOTE, color="secondary", className="rows-note mb-0") if not rows_allowed else None,
                     dag.AgGrid(id="seg-grid", columnDefs=COLUMNS, rowData=out.rows,
                                defaultColDef={"sortable": True, "resizable": True, "filter": False},
-                               dashGridOptions={"animateRows": False, "rowHeight": 34,
-                                                "suppressCellFocus": False,
-                                                **({} if rows_allowed else {"overlayNoRowsTemplate": ROWS_NOTE})},
-                               style={"height": "520px"}, className="ag-theme-quartz"),
+                               dashGridOptions={"animateRows": False, "rowHeight": 34, "suppressCellFocus": False},
+                               style={"height": "520px"} if rows_allowed else {"display": "none"},
+                               className="ag-theme-quartz"),
                     dcc.Download(id="seg-download"),
                 ]), className="graph-card mb-3"),
             ], md=8, lg=9),
@@ -245,6 +248,7 @@ def export(_csv, _xlsx, state):
     kind = "csv" if ctx.triggered_id == "seg-export-csv" else "xlsx"
     name = "at-risk-" + (view.segment or "all-customers") + "." + kind
     frame = export_frame(view)      # refuses a viewer before anything is read
+    keep_out()   # every export runs (and is audited); never answered from the response cache
     _audit_export(view, len(frame), kind)
     return dcc.send_bytes(export_bytes(frame, kind), name)
 

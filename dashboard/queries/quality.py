@@ -9,7 +9,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from dashboard.auth.scoping import RAW_CELLS_NOTE, Forbidden, require_rows
+from dashboard.auth.scoping import RAW_CELLS_NOTE, Forbidden, can_read_rows, require_rows
 from dashboard.auth.session import current
 from dashboard.cache import memoized
 from dashboard.queries.answers import to_frame
@@ -31,8 +31,23 @@ def latest_run() -> dict:
     return found[0]
 
 
-@memoized(shared=True)
+WHOLE_FILES_NOTE = ("Data quality describes whole source files and ETL runs, which cannot be limited to your "
+                    "access, so it is not shown to you.")
+
+
+def require_whole_warehouse() -> None:
+    """Files, runs and rejection counts cover every row: not for a user limited by a scope."""
+    if not current().scope.unrestricted:
+        raise Forbidden(WHOLE_FILES_NOTE)
+
+
 def source_files() -> pd.DataFrame:
+    require_whole_warehouse()
+    return _source_files()
+
+
+@memoized(shared=True)
+def _source_files() -> pd.DataFrame:
     run_id = latest_run()["run_id"]
     f = table(SOURCE_FILES, scoped=False)
     f = f.filter(f.run_id == run_id)
@@ -42,13 +57,39 @@ def source_files() -> pd.DataFrame:
                   .order_by("subject", "source_file"))
 
 
-@memoized(shared=True)
 def rejection_reasons() -> pd.DataFrame:
+    """Rejected rows counted by reason. The ETL's reasons quote the offending cell ("'+7 912…'
+    is not a whole number"), which is a raw cell: those who may read raw cells get the
+    reasons as written, everyone else the counts by rule and column with a generic reason."""
+    require_whole_warehouse()
+    if _reads_raw_cells():
+        return _reasons_as_written()
+    return _reasons_by_column()
+
+
+def _reads_raw_cells() -> bool:
+    return can_read_rows() and current().scope.unrestricted
+
+
+@memoized(shared=True)
+def _reasons_as_written() -> pd.DataFrame:
     run_id = latest_run()["run_id"]
     r = table(REJECTED_ROWS, scoped=False)   # counted, never shown row by row
     r = r.filter(r.run_id == run_id)
     return to_frame(r.group_by("subject", "source_file", "rule", "reason").aggregate(rows=r.count())
                   .order_by(ibis.desc("rows"), "subject", "source_file", "rule"))
+
+
+@memoized(shared=True)
+def _reasons_by_column() -> pd.DataFrame:
+    run_id = latest_run()["run_id"]
+    r = table(REJECTED_ROWS, scoped=False)
+    r = r.filter(r.run_id == run_id)
+    counted = to_frame(r.group_by("subject", "source_file", "rule", "column_name").aggregate(rows=r.count())
+                       .order_by(ibis.desc("rows"), "subject", "source_file", "rule"))
+    counted["reason"] = [f"rule '{rule}'" + (f" in column {column}" if column else " (whole row)")
+                         for rule, column in zip(counted["rule"], counted["column_name"])]
+    return counted.drop(columns="column_name")[["subject", "source_file", "rule", "reason", "rows"]]
 
 
 def rejected_sample(limit: int = 200) -> pd.DataFrame:

@@ -71,6 +71,7 @@ def refresh_command(args: argparse.Namespace) -> int:
     adds its scores and model cards to that file (the pickles are placed on the way, under
     new names), and one rename makes the new data and its models current together.
     """
+    from etl import kpi_snapshot
     from etl.pipeline import run_pipeline
     from etl.train.run import run_training
     from etl.warehouse import duckdb_path
@@ -90,6 +91,8 @@ def refresh_command(args: argparse.Namespace) -> int:
                              fast=args.fast, progress=log.info, before_cards=lambda: os.replace(staging, target))
     finally:
         staging.unlink(missing_ok=True)
+    # KPI history (issue 11): the published data with its scores (the staged ETL run is not recorded)
+    kpi_snapshot.record_publish(url)
     print(summary_table(cards))
     print(f"\npublished data version {summary['data_version']} with its models: {url} "
           f"({time.perf_counter() - started:.1f} s)")

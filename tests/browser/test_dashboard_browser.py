@@ -133,7 +133,8 @@ def test_navigation_lists_every_page_from_the_registry(page):
     open_page(page, "/")
     links = page.locator(".app-nav .nav-link").all_inner_texts()
     # on loopback without sign-in the visitor is the operator: the admin pages are in a menu
-    assert links == ["Overview", "Carts", "Customers", "Segments", "What-if", "Model", "Data quality", "Admin"]
+    assert links == ["Overview", "Carts", "Customers", "Segments", "What-if", "Model", "Data quality", "Reports",
+                     "Admin"]
     page.locator(".nav-admin .nav-link").click()
     assert page.locator(".nav-admin .dropdown-item").all_inner_texts() == ["Users", "Audit log", "Data refresh"]
     page.keyboard.press("Escape")
