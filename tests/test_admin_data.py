@@ -35,7 +35,7 @@ def test_only_administrators_see_or_start_it(app, identity):
     context = as_user(app, identity)
     try:
         assert "Administrators only" in text_of(page.layout())
-        assert triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 1, None) == (page.REFUSED, True, None)
+        assert triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 1, None) == (page.REFUSED, True, None, True)
         assert not (app.server.extensions["shopper_auth"].config.state_dir / "refresh.json").exists()
     finally:
         context.pop()
@@ -55,17 +55,17 @@ def test_a_refresh_runs_once_publishes_and_is_audited(app, monkeypatch, tmp_path
     context = as_user(app, ADMIN)
     try:
         assert "No refresh started" in text_of(page.layout())
-        view, poll_off, note = triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 1, None)
+        view, poll_off, note, _button = triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 1, None)
         assert poll_off is False and "Refresh started" in text_of(note)
         # a second click while it runs starts nothing
-        _view, _off, again = triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 2, None)
+        _view, _off, again, _button = triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 2, None)
         assert "already running" in text_of(again)
         done = _wait(state.config.state_dir)
-        view, poll_off, _ = triggered(page.update, f"{page.POLL}.n_intervals", None, 5)
+        view, poll_off, _, button_off = triggered(page.update, f"{page.POLL}.n_intervals", None, 5)
     finally:
         context.pop()
     assert done.outcome == "succeeded" and done.user == "root", done.log_tail
-    assert poll_off is True and "Last refresh succeeded" in text_of(view)
+    assert poll_off is True and button_off is False and "Last refresh succeeded" in text_of(view)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert {s for (s,) in con.execute("SELECT subject FROM model_cards").fetchall()} == {"carts", "customers"}
     events = [(e["event"], e["details"].get("phase")) for e in state.audit.tail(20) if e["event"] == "refresh"]
@@ -86,7 +86,7 @@ def test_a_failed_refresh_is_shown_and_publishes_nothing(app, monkeypatch, tmp_p
     try:
         triggered(page.update, f"{page.CONFIRM}.submit_n_clicks", 1, None)
         done = _wait(state.config.state_dir)
-        view, _, _ = triggered(page.update, f"{page.POLL}.n_intervals", None, 1)
+        view, _, _, _ = triggered(page.update, f"{page.POLL}.n_intervals", None, 1)
     finally:
         context.pop()
     assert done.outcome == "failed" and done.exit_code == 2

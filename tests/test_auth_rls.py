@@ -303,6 +303,17 @@ def test_a_subject_the_scope_does_not_cover_shows_a_notice_and_no_number(app, sc
         assert "cannot be limited to your access" in text(data_quality.layout().to_plotly_json())
 
 
+@pytest.mark.parametrize("scope, shown", [("service_tier=premium", "customers"), ("customer_segment=2", "carts")])
+def test_model_and_what_if_open_on_the_subject_the_scope_shows(app, scope, shown):
+    from dashboard.pages import model, what_if
+
+    notice = "cannot be limited that way, so they are not shown"
+    with acting_as(app, scoped(scope, Role.VIEWER)):
+        for layout in (model.layout(), what_if.layout()):   # no ?subject= in the link
+            page = text(layout.to_plotly_json())
+            assert notice not in page and "could not be drawn" not in page, shown
+
+
 # --- caches --------------------------------------------------------------------------------
 
 

@@ -153,7 +153,8 @@ def message_page(message: str, status: int, prefix: str) -> Response:
     return page("Shopper Insights", body, status)
 
 
-def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", status: int = 200) -> Response:
+def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", status: int = 200,
+                name: str = "") -> Response:
     mode = state.config.mode
     if mode == "oidc":
         body = (f'<p>Sign in with your company account.</p><a class="button" '
@@ -168,11 +169,18 @@ def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", 
             f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
             f'<input type="hidden" name="next" value="{escape(next_path)}">'
             '<label for="username">User name</label>'
-            '<input id="username" name="username" autocomplete="username" required autofocus>'
+            f'<input id="username" name="username" value="{escape(name)}" autocomplete="username" required'
+            f'{"" if name else " autofocus"}>'
             '<label for="password">Password</label>'
-            '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+            '<input id="password" name="password" type="password" autocomplete="current-password" required'
+            f'{" autofocus" if name else ""}>'
             '<button type="submit">Sign in</button></form>')
     return page("Sign in", body, status)
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 def install(server: Flask, state: AuthState, prefix: str) -> None:
@@ -199,11 +207,11 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
         if wait:
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="throttled")
             return _login_form(state, prefix, next_path,
-                               f"Too many failed sign-ins. Try again in {max(1, wait // 60)} minute(s).", 429)
+                               f"Too many failed sign-ins. Try again in {_minutes(wait)}.", 429, name)
         user = state.users.verify(name, password)
         if user is None:
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="wrong name or password")
-            return _login_form(state, prefix, next_path, "Wrong user name or password.", 401)
+            return _login_form(state, prefix, next_path, "Wrong user name or password.", 401, name)
         _clear(key)
         sign_in(user.identity(), stamp=state.users.credential_stamp(user.name))
         state.audit.record("sign-in", user.name, ip=request.remote_addr, source="local")

@@ -56,6 +56,14 @@ def shows(subject: str) -> bool:
     return current().scope.shows(subject)
 
 
+def default_subject(preferred: str) -> str:
+    """The subject a page opens on: ``preferred``, or the other one when the user's scope hides
+    it (a customer-scoped user lands on customers, not on a notice)."""
+    if shows(preferred):
+        return preferred
+    return "customers" if preferred == "carts" else "carts"
+
+
 def require_subject(subject: str) -> None:
     scope = current().scope
     if not scope.shows(subject):

@@ -16,13 +16,14 @@ from dashboard.auth.state import NotInstalled, client_ip, is_admin, stores, unca
 from dashboard.components.cards import page_header
 from dashboard.config import get_config
 from dashboard.refresh_job import RefreshStatus, start, status
+from etl.settings import get_settings
 
 dash.register_page(__name__, path="/admin/data", name="Data refresh", order=22,
                    title="Data refresh · Shopper Insights",
                    description="Load the raw files again and retrain the models now.", admin=True)
 
 P = "admin-data-"
-CONFIRM, STATUS, POLL, NOTE = P + "confirm", P + "status", P + "poll", P + "note"
+CONFIRM, BUTTON, STATUS, POLL, NOTE = P + "confirm", P + "button", P + "status", P + "poll", P + "note"
 REFUSED = "Administrators only."
 POLL_MS = 2000
 _COLOURS = {"running": "info", "succeeded": "success", "failed": "danger", "stopped": "warning", "never": "secondary"}
@@ -55,16 +56,20 @@ def layout(**_query) -> html.Div:
         return html.Div([html.H1("Data refresh", className="h3 mb-3"),
                          dbc.Alert(REFUSED, color="warning", className="admin-only")])
     try:
-        state = _state()
+        state, settings = _state(), get_settings()
     except NotInstalled as exc:
         return html.Div([html.H1("Data refresh", className="h3 mb-3"),
                          dbc.Alert(f"Refreshing is not available here: {exc}.", color="info")])
     return html.Div([
         page_header("Data refresh", "Read the raw files again, retrain both models and publish them together. "
                     "The dashboard keeps showing the current data until the new release is complete."),
+        html.P(["Reads the raw files in ", html.Code(str(settings.raw_dir)), " and publishes to ",
+                html.Code(settings.warehouse_url), " with the models in ", html.Code(str(settings.models_dir)), "."],
+               className="small"),
         dcc.ConfirmDialogProvider(
-            dbc.Button("Refresh data now", color="primary", disabled=state.running, className="mb-3"),
-            id=CONFIRM, message="Load the raw files again and retrain the models now? This takes a few minutes."),
+            dbc.Button("Refresh data now", id=BUTTON, color="primary", disabled=state.running, className="mb-3"),
+            id=CONFIRM, message=f"Load the raw files in {settings.raw_dir} again and retrain the models now? "
+                                "This takes a few minutes."),
         html.Div(id=NOTE, role="status"),
         html.Div(status_view(state), id=STATUS),
         dcc.Interval(id=POLL, interval=POLL_MS, disabled=not state.running),
@@ -72,7 +77,7 @@ def layout(**_query) -> html.Div:
 
 
 @callback(
-    Output(STATUS, "children"), Output(POLL, "disabled"), Output(NOTE, "children"),
+    Output(STATUS, "children"), Output(POLL, "disabled"), Output(NOTE, "children"), Output(BUTTON, "disabled"),
     Input(CONFIRM, "submit_n_clicks"), Input(POLL, "n_intervals"),
     prevent_initial_call=True,
 )
@@ -80,7 +85,7 @@ def update(_submitted, _ticks):
     """Start a refresh when the button was confirmed; in any case, show where it stands."""
     uncached()
     if not is_admin():
-        return REFUSED, True, None
+        return REFUSED, True, None, True
     auth, note = stores(), None
     if ctx.triggered_id == CONFIRM:
         user = current().name
@@ -90,4 +95,4 @@ def update(_submitted, _ticks):
         else:
             note = dbc.Alert("A refresh is already running; its progress is below.", color="warning")
     state = _state()
-    return status_view(state), not state.running, note
+    return status_view(state), not state.running, note, state.running

@@ -7,7 +7,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import figures
-from dashboard.auth.scoping import Forbidden, require_subject
+from dashboard.auth.scoping import Forbidden, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for, values
@@ -25,7 +25,7 @@ SUBJECT_NAMES = {"carts": "Cart abandonment", "customers": "Customer decline"}
 
 
 def _subject(value) -> str:
-    return choice(first(value), SUBJECT_NAMES) or "carts"
+    return choice(first(value), SUBJECT_NAMES) or default_subject("carts")
 
 
 def _rates(counts: dict) -> dict:

@@ -15,7 +15,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures
-from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, require_subject
+from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for
@@ -38,7 +38,7 @@ FIELD = "wi-feature"
 
 
 def _subject(value) -> str:
-    return choice(first(value), SUBJECT_NAMES) or "customers"
+    return choice(first(value), SUBJECT_NAMES) or default_subject("customers")
 
 
 def _start_id(subject: str, value):
