@@ -844,7 +844,7 @@ def test_a_crafted_user_name_cannot_forge_audit_entries(app):
 def test_the_refresh_job_takes_no_argument_from_the_request_and_runs_once(app, monkeypatch, tmp_path):
     import fcntl
 
-    from dashboard import refresh_job
+    from dashboard import background, refresh_job
 
     started = []
 
@@ -855,7 +855,7 @@ def test_the_refresh_job_takes_no_argument_from_the_request_and_runs_once(app, m
         def wait(self):
             return 0
 
-    monkeypatch.setattr(refresh_job.subprocess, "Popen", Child)
+    monkeypatch.setattr(background.subprocess, "Popen", Child)   # only to read the argv it would run
     evil = '--state-dir /etc" ; touch /tmp/pwned ; "$(id)'
     assert refresh_job.start(tmp_path, evil, tmp_path / "audit.jsonl") is True
     argv, kwargs = started[0]

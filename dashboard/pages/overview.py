@@ -1,9 +1,12 @@
-"""Overview: the headline numbers of both subjects, each against the unfiltered base.
+"""Overview: the headline numbers of both subjects, each against the unfiltered base, and
+the KPI history of the whole warehouse below them.
 
 Two independent callbacks (carts, customers), so a carts filter never re-runs customer queries.
+The KPI history does not depend on the filters: the layout draws it, reading the history once.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import dash
@@ -12,17 +15,21 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import figures
 from dashboard.auth.scoping import Forbidden, allowed_values, clamp_cart_filters, clamp_customer_filters
+from dashboard.auth.state import uncached
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing, unavailable_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
 from dashboard.components.kpi import cart_kpi_cards, kpi_card
 from dashboard.components.view_model import outputs_for, values
+from dashboard.figures.history import MIN_SNAPSHOTS, SOURCES, waiting_message
 from dashboard.filters import (CATEGORY_SLUGS, TIER_KEYS, CartFilters, CustomerFilters,
                                parse_cart_filters, parse_choices, parse_customer_filters,
                                parse_segments, parse_yes_no, query_string, slug)
 from dashboard.queries import FUNNEL_STAGES, REVENUE_PERIODS, cart_kpis, cart_outcomes, customer_kpis
+from dashboard.reports import history
 from dashboard.source import Unavailable
 from dashboard.views import OverviewCartsView, OverviewCustomersView
+from etl.kpi_snapshot import KPIS
 from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
 
 dash.register_page(__name__, path="/", name="Overview", order=0, title="Overview · Shopper Insights",
@@ -88,6 +95,44 @@ def _section(title: str, controls: list, prefix: str, view: OverviewCartsView | 
     ]), className="mb-4 section-card")
 
 
+HISTORY, HISTORY_LOAD = "ov-history", "ov-history-load"
+
+
+@callback(Output(HISTORY, "children"), Input(HISTORY_LOAD, "data"))
+def history_card(_loaded=None) -> dbc.Card:
+    """Each KPI's trend over the snapshots of the KPI history (every ETL publish and report).
+    The history is of all rows, so a user with a limited scope reads a note instead
+    (:func:`dashboard.reports.history.visible` refuses).
+
+    A callback of its own, run once when the page opens: a report appends a snapshot without a
+    new release, so this answer must not be replayed from the response cache, while the rest
+    of the page (the expensive part) still may be."""
+    try:
+        snapshots = history.visible()
+    except Forbidden as exc:   # the same note for every scoped user: the answer may still be cached
+        body = [forbidden_alert(exc.message)]
+    except OSError:            # an unreadable state folder costs the history, not the page
+        uncached()
+        logging.getLogger(__name__).exception("KPI history not readable")
+        body = [html.P("The KPI history could not be read. The details are in the server log.",
+                       className="text-secondary mb-0")]
+    else:
+        uncached()
+        if len(snapshots) < MIN_SNAPSHOTS:
+            body = [html.P(waiting_message(len(snapshots)), className="text-secondary mb-0")]
+        else:
+            key = [html.Span([html.Span(mark, style={"color": colour}), f" {text}"], className="me-3")
+                   for text, mark, colour in ((SOURCES["etl"][0], "●", SOURCES["etl"][2]),
+                                              (SOURCES["report"][0], "◆", SOURCES["report"][2]))]
+            body = [html.P([f"{len(snapshots)} snapshots of all rows, times in UTC: ", *key],
+                           className="small text-secondary mb-1"),
+                    # three charts a row stay readable on a phone: the card scrolls sideways, not the page
+                    html.Div(html.Div(graph_card("ov-history-graph", figures.kpi_history(snapshots, list(KPIS))),
+                                      style={"minWidth": "720px"}), style={"overflowX": "auto"})]
+    return dbc.Card(dbc.CardBody([html.H2("KPI history", className="h5 mb-2"), *body]),
+                    className="mb-4 section-card")
+
+
 @guarded_layout("Overview")
 def layout(**query) -> html.Div:
     cart_filters, cart_problems = parse_cart_filters(query)
@@ -131,6 +176,8 @@ def layout(**query) -> html.Div:
     return html.Div([
         page_header("Overview", "Each number is for the current filters; the line below compares it with all rows."),
         *sections,
+        html.Div(id=HISTORY),
+        dcc.Store(id=HISTORY_LOAD, data=1),
     ])
 
 

@@ -101,3 +101,18 @@ def series(kpi: str, *, source: str | None = None) -> list[tuple[datetime, float
     first (``source``: only ETL runs or only reports)."""
     return [(s.moment, float(s.kpis[kpi])) for s in read()
             if (source is None or s.source == source) and isinstance(s.kpis.get(kpi), (int, float))]
+
+
+SCOPED_NOTE = "The KPI history covers all rows, so it is not shown for limited access."
+
+
+def visible() -> list[Snapshot]:
+    """:func:`read` for the current identity (the page's reader). The snapshots are totals of
+    the whole warehouse, so an identity whose scope limits the rows it sees gets
+    :class:`~dashboard.auth.scoping.Forbidden` instead."""
+    from dashboard.auth.scoping import Forbidden   # late: the ETL appends without the web app's auth
+    from dashboard.auth.session import current
+
+    if not current().scope.unrestricted:
+        raise Forbidden(SCOPED_NOTE)
+    return read()
