@@ -290,6 +290,25 @@ def test_a_card_without_distributions_says_to_retrain(dashboard_env, monkeypatch
     assert feature_drift("carts")            # the other subject's card still has them
 
 
+def test_the_model_page_shows_the_drift_or_says_what_to_run(dashboard_env, monkeypatch, tmp_path):
+    from dashboard.app import create_app
+
+    create_app()                                     # pages register with an app
+    from dashboard.pages import model
+
+    page = json.dumps(model.layout(subject="customers").to_plotly_json(), default=lambda o: o.to_plotly_json())
+    card = _card(dashboard_env["scored"], "customers")
+    assert '"model-drift"' in page and "No feature moved above 0.2" in page
+    assert page.count("Drift since training (PSI per feature)") == 1 and len(card["feature_distributions"]) > 5
+    old = dict(card)
+    del old["feature_distributions"]
+    path = _copy(dashboard_env, monkeypatch, tmp_path)
+    with duckdb.connect(path) as con:
+        con.execute("update model_cards set card = ? where subject = 'customers'", [json.dumps(old)])
+    page = json.dumps(model.layout(subject="customers").to_plotly_json(), default=lambda o: o.to_plotly_json())
+    assert '"model-drift"' not in page and "Drift since training is not measured" in page and "python -m etl train" in page
+
+
 def test_drift_ignores_the_viewers_row_scope(dashboard_env):
     """A model-level fact: a user limited to premium customers sees the drift of the whole table,
     not of their slice (which would differ from the training rows by the scope alone)."""

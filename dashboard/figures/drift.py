@@ -26,6 +26,6 @@ def drift_figure(drifts: Sequence[FeatureDrift], title: str = "Drift since train
                  hovertemplate="<b>%{y}</b>: PSI %{x:.3f}<br>training → today<br>%{customdata}<extra></extra>")
     shape, note = line("x", PSI_FLAG, f"retrain above {PSI_FLAG} ", position="top left")
     top = max(d.psi for d in rows)
-    layout = {"xaxis": dict(title=dict(text="Population stability index"), range=[0, max(top, PSI_FLAG) * 1.1]),
+    layout = {"xaxis": dict(title=dict(text="PSI"), range=[0, max(top, PSI_FLAG) * 1.1]),
               "yaxis": dict(automargin=True), "shapes": [shape], "annotations": [note]}
     return figure([trace], layout, title, max(300, 26 * len(rows) + 100))

@@ -11,10 +11,13 @@ from dashboard.auth.scoping import Forbidden, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for, values
+from dashboard.drift import feature_drift, retrain_suggested
+from dashboard.figures.drift import drift_figure
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
 from dashboard.models import ModelCard, read_card
 from dashboard.queries import confusion, latest_run
+from dashboard.source import Unavailable
 from dashboard.views import ModelView
 
 dash.register_page(__name__, path="/model", name="Model", order=5, title="Model · Shopper Insights",
@@ -107,6 +110,20 @@ def _candidates(card: ModelCard) -> dbc.Table:
     return dbc.Table([head, html.Tbody(rows)], striped=True, hover=True, responsive=True, size="sm", className="mb-0")
 
 
+def _drift(subject: str) -> dbc.Row:
+    """PSI per feature since training (the same numbers as the reports' model health); a model
+    trained before distributions were recorded says what to run instead."""
+    try:
+        drifts = feature_drift(subject)
+    except Unavailable as exc:
+        return dbc.Alert(["Drift since training is not measured for this model: run ",
+                          html.Code(exc.command), "."], color="info", className="mb-3")
+    verdict = ("Retraining suggested: at least one feature moved above 0.2." if retrain_suggested(drifts)
+               else "No feature moved above 0.2 since training.")
+    return dbc.Row([dbc.Col([graph_card("model-drift", drift_figure(drifts)),
+                             html.P(verdict, className="small text-secondary")], lg=6)])
+
+
 @guarded_layout("Model")
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
@@ -147,6 +164,7 @@ def layout(**query) -> html.Div:
             dbc.Col(graph_card("model-profit", out.profit), lg=6),
             dbc.Col(graph_card("model-importance", figures.importances(importance)), lg=6),
         ]),
+        _drift(subject),
         dbc.Card(dbc.CardBody([html.H2("Candidates compared (cross-validation on the training split)", className="h6"),
                                _candidates(card)]), className="mb-3"),
     ])
