@@ -17,12 +17,35 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from etl.settings import PROJECT_ROOT
 
 TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where the latest job stands, for its page."""
+
+    running: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    user: str | None = None
+    exit_code: int | None = None
+    log_tail: tuple[str, ...] = ()
+
+    @property
+    def outcome(self) -> str:
+        if self.running:
+            return "running"
+        if self.started_at is None:
+            return "never"
+        if self.exit_code is None:
+            return "stopped"          # the process died without writing its outcome
+        return "succeeded" if self.exit_code == 0 else "failed"
 
 
 def now() -> str:

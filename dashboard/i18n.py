@@ -79,11 +79,6 @@ def translator(lang: str) -> Callable[[str], str]:
     return _translations(lang).gettext
 
 
-def plural_translator(lang: str) -> Callable[[str, str, int], str]:
-    """``ngettext`` for ``lang`` (Russian has three plural forms)."""
-    return _translations(lang).ngettext
-
-
 @functools.cache
 def _locale(lang: str) -> Locale:
     return Locale.parse(check_lang(lang))

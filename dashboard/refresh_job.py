@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from dashboard import background
@@ -18,24 +17,7 @@ from dashboard import background
 LOCK, STATUS, LOG = "refresh.lock", "refresh.json", "refresh.log"
 
 
-@dataclass(frozen=True)
-class RefreshStatus:
-    running: bool
-    started_at: str | None = None
-    finished_at: str | None = None
-    user: str | None = None
-    exit_code: int | None = None
-    log_tail: tuple[str, ...] = ()
-
-    @property
-    def outcome(self) -> str:
-        if self.running:
-            return "running"
-        if self.started_at is None:
-            return "never"
-        if self.exit_code is None:
-            return "stopped"          # the process died without writing its outcome
-        return "succeeded" if self.exit_code == 0 else "failed"
+RefreshStatus = background.JobStatus
 
 
 def status(state_dir: Path) -> RefreshStatus:

@@ -22,7 +22,8 @@ import requests
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
-from dashboard.auth.oidc import install, safe_next
+from dashboard.auth.oidc import install
+from dashboard.auth.redirects import safe_next
 from dashboard.auth.session import from_session
 from dashboard.auth.settings import AuthConfigError, get_auth_config
 from tests.oidc_provider import ProviderProcess

@@ -7,16 +7,15 @@ few whose refusal is the point.
 """
 from __future__ import annotations
 
-import re
 import shutil
 
 import pytest
 
 from dashboard.auth.identity import Role, parse_scope
+from tests.attacks.support import PASSWORD, csrf, sign_in
 from tests.conftest import AUTH_VARIABLES
 from tests.dashboard_generators import harvest_pages, page_paths, post_json, server_callbacks, split_outputs, valid_body
 
-PASSWORD = "correct horse battery"
 USERS = {"vera": ("viewer", []), "ana": ("analyst", []), "adam": ("admin", []),
          "pia": ("analyst", ["service_tier=premium"]), "tess": ("viewer", [])}
 
@@ -50,18 +49,6 @@ def app(tmp_path_factory, dashboard_data):
         dash_app = create_app()
         dash_app.server.config["TESTING"] = True
         yield dash_app
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, html[:500]
-    return found.group(1)
-
-
-def sign_in(client, name: str, password: str = PASSWORD, next_path: str = "/"):
-    token = csrf(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": name, "password": password, "csrf_token": token,
-                                       "next": next_path})
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@
 | ``user-added`` / ``user-removed`` | an admin added or removed a user | ``target``, ``role``, ``scope`` |
 | ``password-set`` | an admin set a user's password | ``target`` |
 | ``user-changed`` | an admin changed a role or scope | ``target``, ``role``, ``scope`` (each ``[before, after]``) |
-| ``refresh`` | an admin asked for a data refresh | |
+| ``refresh`` | a data refresh started / finished | ``phase``, ``exit_code`` |
+| ``report`` | a report was built from the Reports page | ``phase``, ``exit_code``, ``report`` |
 
 ``user`` is who acted (``cli:<login>`` for the command line). Every value is cut and made
 printable with :func:`dashboard.inputs.describe`, so a crafted name or filter cannot write a
@@ -33,7 +34,7 @@ from typing import Any
 from dashboard.inputs import MAX_MAGNITUDE, describe
 
 EVENTS = ("sign-in", "sign-in-failed", "sign-out", "export", "embed-token", "user-added", "user-removed",
-          "password-set", "user-changed", "refresh")
+          "password-set", "user-changed", "refresh", "report")
 NAME_LIMIT = 80       # event, user and ip: a valid user name is at most 64 characters
 VALUE_LIMIT = 300     # a detail's text, e.g. an export's filters as a query string
 MAX_ITEMS = 20        # per list or dict inside the details

@@ -10,7 +10,8 @@ prints ``http://host:port/carts?embed=1&token=<TOKEN>``. The token is an itsdang
 Nothing depends on a cookie, so a browser that blocks third-party cookies still works:
 ``assets/embed.js`` reads the token from the address once and sends it as ``X-Embed-Token``
 on every Dash request; a page load carries it as ``token=``. The gate
-(:mod:`dashboard.auth.gate`) turns it into an :class:`Identity` with :func:`read_token`.
+(:mod:`dashboard.auth.gate`) reads it with :func:`read_claims`: the :class:`Identity` and the
+one page the link opens.
 
 ``admin`` is never embedded: a link can be copied out of a portal's page source, and whoever
 holds it acts with its role until it expires.
@@ -163,7 +164,7 @@ def token_from_request(request) -> str | None:
     """The token of a Flask request: the ``X-Embed-Token`` header (Dash's requests, sent by
     assets/embed.js), else ``token=`` in the query (a page load). None when neither is there.
 
-    The value is returned as sent, however long: :func:`read_token` refuses an over-long one
+    The value is returned as sent, however long: :func:`read_claims` refuses an over-long one
     as altered, so the frame shows why instead of silently falling back to no identity."""
     value = request.headers.get(HEADER) or request.args.get(QUERY)
     value = value.strip() if value else ""

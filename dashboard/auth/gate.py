@@ -29,6 +29,7 @@ from flask import Flask, Response, g, jsonify, redirect, request, session
 
 from dashboard.auth import embed
 from dashboard.auth.identity import Capability, Identity
+from dashboard.auth.redirects import sign_in_url
 from dashboard.auth.session import STAMP, from_session, sign_out
 from dashboard.auth.state import AuthState
 from dashboard.inputs import describe
@@ -109,10 +110,10 @@ def resolve(state: AuthState, prefix: str) -> Identity | None:
         return None   # a session from another mode (the configuration changed) counts for nothing
     if config.mode != "local":
         return identity
-    user = state.users.get(identity.name)
     # removed since the sign-in, or its password changed (the stamp is of the password hash
     # and the account's creation: a re-created name does not inherit old sessions either)
-    if user is None or session.get(STAMP) != state.users.credential_stamp(identity.name):
+    user = state.users.session_user(identity.name, session.get(STAMP))
+    if user is None:
         sign_out()
         return None
     return user.identity()
@@ -202,9 +203,7 @@ def install(server: Flask, state: AuthState, prefix: str, update_path: str,
             if _is_dash_request(request.path, prefix) or request.method != "GET":
                 return _deny(401, UNAUTHENTICATED, prefix)
             target = request.full_path if request.query_string else request.path
-            # under OIDC straight to the provider: the form would only say "continue"
-            form = "login/oidc" if state.config.mode == "oidc" else "login"
-            return redirect(f"{prefix}{form}?next={_quote(target)}")
+            return redirect(sign_in_url(prefix, target, state.config.mode))
         g.identity = identity
         if request.method == "POST" and request.path == update_path:
             output = output_of()
@@ -223,8 +222,3 @@ def _refusal(needed: Capability) -> str:
     if needed is Capability.ADMIN:
         return "Only administrators can do this."
     return "Customer- and session-level rows need the analyst role; your role shows aggregates only."
-
-
-def _quote(target: str) -> str:
-    from urllib.parse import quote
-    return quote(target, safe="/")

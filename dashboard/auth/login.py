@@ -13,12 +13,12 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, g, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from markupsafe import escape
 
+from dashboard.auth.redirects import safe_next, sign_in_url
 from dashboard.auth.session import sign_in, sign_out
 from dashboard.auth.state import AuthState
 from dashboard.cache import build_lock, cache
@@ -66,16 +66,6 @@ def csrf_token() -> str:
 def _csrf_ok() -> bool:
     sent, kept = request.form.get("csrf_token", ""), session.get(_CSRF, "")
     return bool(kept) and isinstance(sent, str) and hmac.compare_digest(sent.encode(), str(kept).encode())
-
-
-def safe_next(target: str | None, prefix: str) -> str:
-    """Only a path inside this app: ``next=https://evil.example`` or ``//evil`` becomes the prefix."""
-    if not isinstance(target, str) or len(target) > 2000:
-        return prefix
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith(prefix) or target.startswith("//") or "\\" in target:
-        return prefix
-    return target
 
 
 # --- throttling ----------------------------------------------------------------------------
@@ -158,7 +148,7 @@ def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", 
     mode = state.config.mode
     if mode == "oidc":
         body = (f'<p>Sign in with your company account.</p><a class="button" '
-                f'href="{escape(prefix)}login/oidc?next={escape(quote(next_path, safe="/"))}">Continue to sign-in</a>')
+                f'href="{escape(sign_in_url(prefix, next_path, "oidc"))}">Continue to sign-in</a>')
         return page("Sign in", body, status)
     if mode != "local":
         text = ("This dashboard is signed in through the company portal: open it from there."

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
@@ -26,6 +26,7 @@ from joserfc.errors import JoseError
 from markupsafe import escape
 
 from dashboard.auth.identity import Identity
+from dashboard.auth.redirects import safe_next, sign_in_url
 from dashboard.auth.session import sign_in, sign_out
 from dashboard.auth.settings import AuthConfig, AuthConfigError, is_loopback, role_from_groups
 from dashboard.inputs import describe
@@ -172,23 +173,6 @@ def _groups(value) -> list[str]:
     return []
 
 
-def safe_next(target: str | None, prefix: str) -> str:
-    """A path inside this app, else ``prefix``: no scheme or host (``https://evil``, ``//evil``,
-    ``/\\evil``), no whitespace (browsers drop tabs and turn ``/\\t/evil`` into ``//evil``),
-    no ``..``, and not the sign-in routes themselves (a loop through the provider's SSO)."""
-    if not isinstance(target, str) or not target or len(target) > 2000:
-        return prefix
-    if "\\" in target or any(ch.isspace() or not ch.isprintable() for ch in target):
-        return prefix
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//") or not target.startswith(prefix):
-        return prefix
-    path = unquote(parts.path)
-    if ".." in path.split("/") or path.startswith((f"{prefix}login/oidc", f"{prefix}auth/oidc/")):
-        return prefix
-    return target
-
-
 def _failure(exc: Exception, issuer: str, prefix: str, target: str) -> Response:
     """One log line and a short page; never a traceback, never the exception's text unbounded."""
     detail = describe(f"{type(exc).__name__}: {exc}", 300)
@@ -228,7 +212,7 @@ def _refusal(name: str, config: AuthConfig) -> Response:
 
 
 def _retry(prefix: str, target: str) -> str:
-    return f"{prefix}login/oidc?next={quote(target, safe='/')}"
+    return sign_in_url(prefix, target, "oidc")
 
 
 _PAGE = """<!doctype html>

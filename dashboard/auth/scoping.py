@@ -11,8 +11,9 @@ exports, what-if starting points) only ever sees rows inside the scope:
   ``customer_contributions``) semi-joined to the scoped facts;
 * ``segments`` holds totals over every customer, so a scoped user reads them recomputed from
   the scoped scores (and the texts without the all-customer figures written into them);
-* ``rejected_rows`` cannot be attributed to a scope: a scoped user reads it without the raw
-  cells (counts by reason stay);
+* ``rejected_rows`` cannot be attributed to a scope: the Data quality queries refuse a scoped
+  user outright (dashboard/queries/quality.py); should a scoped read reach the table anyway,
+  its raw cells are blanked;
 * model-level tables (``model_cards``, ``feature_importances``, ``source_files``,
   ``etl_runs``) as they are.
 

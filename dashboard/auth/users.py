@@ -136,6 +136,11 @@ class _Record:
     user: User
     password: str  # the stored hash
 
+    @property
+    def stamp(self) -> str:
+        """See :meth:`UserStore.credential_stamp`."""
+        return hashlib.sha256(f"{self.password}|{self.user.created}".encode()).hexdigest()[:16]
+
 
 class UserStore:
     """Users in ``path`` (created with mode 0600 on the first change)."""
@@ -187,9 +192,13 @@ class UserStore:
         the one it was signed in with, so a password change, or the removal and re-creation of
         the name, ends every session made before (dashboard/auth/gate.py compares them)."""
         record = self._records().get(name) if isinstance(name, str) else None
-        if record is None:
-            return None
-        return hashlib.sha256(f"{record.password}|{record.user.created}".encode()).hexdigest()[:16]
+        return record.stamp if record else None
+
+    def session_user(self, name: str, stamp: object) -> User | None:
+        """The user a session signed in with ``stamp`` acts for now (role and scope as stored
+        today), or None when the user is gone or the credentials changed: one read per request."""
+        record = self._records().get(name) if isinstance(name, str) else None
+        return record.user if record and isinstance(stamp, str) and hmac.compare_digest(record.stamp, stamp) else None
 
     def list(self) -> list[User]:
         return [record.user for _, record in sorted(self._records().items())]

@@ -110,10 +110,6 @@ class Archive:
                 continue
         return found
 
-    def latest(self) -> Manifest | None:
-        reports = self.list()
-        return reports[0] if reports else None
-
     def file(self, report_id: str, kind: str) -> Path:
         """The path of a report's ``html`` or ``pdf`` (FileNotFoundError when it was not made)."""
         path = self.folder(report_id) / FILES[kind]

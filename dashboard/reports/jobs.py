@@ -37,27 +37,11 @@ def building(state_dir: Path) -> bool:
 
 
 @dataclass(frozen=True)
-class BuildStatus:
-    running: bool
-    started_at: str | None = None
-    finished_at: str | None = None
-    user: str | None = None
+class BuildStatus(background.JobStatus):
     role: str | None = None
     lang: str | None = None
-    exit_code: int | None = None
     report: str | None = None          # the id of the report it archived
-    log_tail: tuple[str, ...] = ()
     elsewhere: bool = False            # the lock is held by another build (the scheduler's)
-
-    @property
-    def outcome(self) -> str:
-        if self.running:
-            return "running"
-        if self.started_at is None:
-            return "never"
-        if self.exit_code is None:
-            return "stopped"          # the process died without writing its outcome
-        return "succeeded" if self.exit_code == 0 else "failed"
 
 
 def status(state_dir: Path) -> BuildStatus:

@@ -180,7 +180,7 @@ def test_the_sign_in_form_does_not_reflect_markup_from_next(app):
 
 
 def test_the_oidc_next_check_refuses_every_way_off_the_app():
-    from dashboard.auth.oidc import safe_next
+    from dashboard.auth.redirects import safe_next
 
     for evil in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "/bi/../x",
                  "/login/oidc?next=/", "/auth/oidc/callback", "/%2e%2e/x", " /x", "/x\u2028"):
