@@ -10,10 +10,10 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-from flask import current_app, has_app_context
 
 from dashboard.auth.identity import Capability, Identity, Role
 from dashboard.auth.session import current
+from dashboard.auth.state import NotInstalled, stores
 
 
 def _visible(page: dict, identity: Identity) -> bool:
@@ -43,7 +43,10 @@ def navbar(identity: Identity) -> dbc.Navbar:
 def access_notices(identity: Identity) -> list:
     """What limits (or does not limit) what this person sees, shown on every page."""
     notices = []
-    auth = current_app.extensions.get("shopper_auth") if has_app_context() else None
+    try:
+        auth = stores()
+    except NotInstalled:   # a layout drawn outside the server (tests of the pages)
+        auth = None
     if auth is not None and auth.config.anonymous_public and identity.source == "none":
         notices.append(dbc.Alert("Open access: anyone who can reach this address sees this dashboard as "
                                  f"{identity.role.label} (AUTH=none with AUTH_ALLOW_ANONYMOUS=1).",

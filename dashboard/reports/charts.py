@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from dashboard.figures.style import BAD, GOOD   # the dashboard's outcome colours
+
 FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif"
-GOOD, BAD, NEUTRAL, TRACK, INK, MUTED = "#0072B2", "#D55E00", "#56B4E9", "#EEF1F4", "#1F2933", "#52606D"
+NEUTRAL, TRACK, INK, MUTED = "#56B4E9", "#EEF1F4", "#1F2933", "#52606D"
 WIDTH = 640
 ROW = 30            # height of one bar row
 LABEL_SHARE = 0.40  # of the width, for the labels left of the bars

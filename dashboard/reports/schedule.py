@@ -40,11 +40,11 @@ from pathlib import Path
 from croniter import croniter
 
 from dashboard.auth.identity import Identity, Role
+from dashboard.i18n import LANGS
 
 log = logging.getLogger("dashboard.reports.schedule")
 
 DEFAULT_SCHEDULE = "0 7 * * 1"
-LANGS = ("en", "es", "ru")
 RECORD = "report-schedule.json"
 TICK_SECONDS = 30
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
