@@ -384,3 +384,12 @@ class identity_client:  # noqa: N801 - used like a function
     def get(self, *args, **kwargs):
         kwargs.setdefault("headers", {})[self.HEADER] = self.who
         return self.client.get(*args, **kwargs)
+
+
+def test_no_filters_says_all_rows_of_the_access_for_a_scoped_user(app):
+    from dashboard.components.filter_panel import chips
+
+    with acting_as(app, scoped("service_tier=premium", Role.VIEWER)):
+        assert "every row your access includes" in text(chips("cust", [])[0].to_plotly_json())
+    with acting_as(app, ADMIN):
+        assert "showing everything" in text(chips("cust", [])[0].to_plotly_json())

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.auth.session import current
+
 YES_NO_ALL = [{"label": "All", "value": "all"}, {"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}]
 
 
@@ -47,7 +49,10 @@ def _short(value: float) -> str:
 def chips(prefix: str, active: list[tuple[str, str]]) -> list:
     """One button per active filter ("× text") plus "Clear all"; pattern ids ``{prefix}-clear``."""
     if not active:
-        return [html.Span("No filters: showing everything.", className="text-secondary small")]
+        # "everything" would overstate it for a user whose access is limited (the locked chip above)
+        text = ("No filters: showing everything." if current().scope.unrestricted
+                else "No filters: showing every row your access includes.")
+        return [html.Span(text, className="text-secondary small")]
     buttons = [dbc.Button(["✕ ", text], id={"type": f"{prefix}-clear", "key": key}, size="sm",
                           color="secondary", outline=True, className="me-2 mb-2 chip",
                           title=f"Clear this filter: {text}")
