@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.browser.serving import serving, trained_warehouse
 
 pytestmark = pytest.mark.browser
 
@@ -38,35 +39,13 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, dashboard_raw) -> dict:
-    from etl.pipeline import run_pipeline
-    from etl.train.run import run_training
-
-    root = tmp_path_factory.mktemp("browser")
-    url = str(root / "warehouse.duckdb")
-    run_pipeline(dashboard_raw, url)
-    run_training(url, root / "models", ["carts", "customers"], offer_cost=None, fast=True, progress=lambda _: None)
-    return {"url": url, "models": root / "models", "cache": root / "cache"}
+    return trained_warehouse(tmp_path_factory.mktemp("browser"), dashboard_raw)
 
 
 @pytest.fixture(scope="module")
 def base_url(trained):
-    from werkzeug.serving import make_server
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WAREHOUSE_URL", trained["url"])
-        env.setenv("MODELS_DIR", str(trained["models"]))
-        env.setenv("CACHE_DIR", str(trained["cache"]))
-        env.delenv("URL_PREFIX", raising=False)
-        from dashboard.app import create_app
-
-        server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with serving(trained) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.auth.embed import embed_url, make_token
+from tests.browser.serving import serving, trained_warehouse
 from dashboard.auth.identity import Role, Scope
 
 pytestmark = pytest.mark.browser
@@ -104,40 +105,13 @@ def tokens() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, dashboard_raw) -> dict:
-    from etl.pipeline import run_pipeline
-    from etl.train.run import run_training
-
-    root = tmp_path_factory.mktemp("embed-browser")
-    url = str(root / "warehouse.duckdb")
-    run_pipeline(dashboard_raw, url)
-    run_training(url, root / "models", ["carts", "customers"], offer_cost=None, fast=True, progress=lambda _: None)
-    return {"url": url, "models": root / "models", "cache": root / "cache", "state": root / "state"}
+    return trained_warehouse(tmp_path_factory.mktemp("embed-browser"), dashboard_raw)
 
 
 @pytest.fixture(scope="module")
 def app_url(trained, portal, tokens):
-    from werkzeug.serving import make_server
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WAREHOUSE_URL", trained["url"])
-        env.setenv("MODELS_DIR", str(trained["models"]))
-        env.setenv("CACHE_DIR", str(trained["cache"]))
-        env.setenv("AUTH", "local")
-        env.setenv("SECRET_KEY", SECRET)
-        env.setenv("STATE_DIR", str(trained["state"]))
-        env.setenv("FRAME_ANCESTORS", f"'self' {portal.url}")
-        env.delenv("URL_PREFIX", raising=False)
-        env.delenv("HOST", raising=False)
-        from dashboard.app import create_app
-
-        server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+    with serving(trained, AUTH="local", SECRET_KEY=SECRET, FRAME_ANCESTORS=f"'self' {portal.url}") as url:
+        yield url
 
 
 def profile(root: Path, block: bool) -> Path:
