@@ -256,3 +256,13 @@ def test_cli_refuses_admin_bad_scopes_ttls_and_a_missing_key(auth_env, monkeypat
     assert embed.run_cli(cli("embed-url", "--page", "/carts")) == 2
     out, err = capsys.readouterr()
     assert out == "" and "needs SECRET_KEY" in err
+
+
+def test_a_link_made_earlier_is_issued_then_and_expires_on_its_own_clock():
+    earlier = time.time() - 7200
+    token = make_token(SECRET, role=Role.VIEWER, scope=SCOPE, page="/carts", ttl=3600, now=earlier)
+    claims = read_claims(SECRET, token, now=earlier + 10)
+    assert claims.issued_at == int(earlier) and claims.expires_at == int(earlier) + 3600
+    with pytest.raises(EmbedTokenError) as caught:
+        read_claims(SECRET, token)                      # the real clock: an hour past its end
+    assert caught.value.reason == "expired"

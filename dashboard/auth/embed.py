@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Response
-from itsdangerous import BadData, BadPayload, BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, BadPayload, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from dashboard.auth.identity import Identity, Role, Scope, parse_scope
@@ -75,17 +75,30 @@ class EmbedClaims:
     expires_at: int
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
+class _Signer(TimestampSigner):
+    """itsdangerous' signer, with the signing time given instead of read from the clock."""
+
+    def __init__(self, *args, issued_at: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.issued_at = issued_at
+
+    def get_timestamp(self) -> int:
+        return super().get_timestamp() if self.issued_at is None else self.issued_at
+
+
+def _serializer(secret: str, issued_at: int | None = None) -> URLSafeTimedSerializer:
     # SHA-256 rather than itsdangerous' default SHA-1: no reason to pick the weaker one today
-    return URLSafeTimedSerializer(secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    return URLSafeTimedSerializer(secret, salt=SALT, signer=_Signer,
+                                  signer_kwargs={"digest_method": hashlib.sha256, "issued_at": issued_at})
 
 
 def _utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def make_token(secret: str, *, role: Role, scope: Scope, page: str, ttl: int) -> str:
-    """A token for ``page`` acting as ``role`` within ``scope`` for ``ttl`` seconds.
+def make_token(secret: str, *, role: Role, scope: Scope, page: str, ttl: int, now: float | None = None) -> str:
+    """A token for ``page`` acting as ``role`` within ``scope`` for ``ttl`` seconds from ``now``
+    (unix time, default the clock; tests sign a link as if made earlier).
 
     Raises ValueError for ``admin``, a TTL outside 60 s .. 30 days, or a page that is not a
     path of this app."""
@@ -96,10 +109,10 @@ def make_token(secret: str, *, role: Role, scope: Scope, page: str, ttl: int) ->
         raise ValueError(f"the lifetime of an embed link is {MIN_TTL} to {MAX_TTL} seconds (30 days), got {ttl!r}")
     if not isinstance(page, str) or not _PAGE.match(page):
         raise ValueError(f"the page is a path of this app such as /carts, got {page!r}")
-    now = int(time.time())
+    issued = int(time.time() if now is None else now)
     payload = {"role": role.label, "scope": scope.text(), "page": page,
-               "jti": secrets.token_urlsafe(12), "exp": now + ttl}
-    return _serializer(secret).dumps(payload)
+               "jti": secrets.token_urlsafe(12), "exp": issued + ttl}
+    return _serializer(secret, issued).dumps(payload)
 
 
 def _canonical_signature(token: str) -> bool:
