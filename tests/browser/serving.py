@@ -1,5 +1,5 @@
-"""What the browser tests share: a warehouse from the real ETL with fast-trained models, and
-the app served from a thread on a free loopback port."""
+"""What the browser tests share: Debian's Chromium driven by Playwright, a warehouse from the
+real ETL with fast-trained models, and the app served from a thread on a free loopback port."""
 from __future__ import annotations
 
 import contextlib
@@ -8,6 +8,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+@contextlib.contextmanager
+def playwright_session() -> Iterator:
+    """Playwright, for a browser launched on Debian's chromium (no browser download is possible)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `apt-get install -y chromium` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as session:
+        yield session
 
 
 def trained_warehouse(root: Path, raw: Path) -> dict:

@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.serving import serving, trained_warehouse
+from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, playwright_session, serving,
+                                   trained_warehouse)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-VIEWPORT = {"width": 1400, "height": 900}
 # page name -> a link that shows it at its most telling (also what the screenshot shows)
 PAGES = {
     "overview": "/",
@@ -50,11 +46,7 @@ def base_url(trained):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `apt-get install -y chromium` (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
+    with playwright_session() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

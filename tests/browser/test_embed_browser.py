@@ -13,22 +13,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.auth.embed import embed_url, make_token
-from tests.browser.serving import serving, trained_warehouse
+from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, playwright_session, serving,
+                                   trained_warehouse)
 from dashboard.auth.identity import Role, Scope
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-VIEWPORT = {"width": 1400, "height": 900}
 SECRET = "embed-browser-test-" + "s" * 32
 
 # Run inside the app's frame: what a third-party frame may keep. Blocked, the cookie write is
@@ -96,8 +91,7 @@ def portal():
 def tokens() -> dict[str, str]:
     """Made before the app starts: the expired one is signed as if two hours ago."""
     valid = make_token(SECRET, role=Role.VIEWER, scope=Scope(), page="/carts", ttl=3600)
-    with mock.patch("time.time", return_value=time.time() - 7200):
-        expired = make_token(SECRET, role=Role.VIEWER, scope=Scope(), page="/carts", ttl=3600)
+    expired = make_token(SECRET, role=Role.VIEWER, scope=Scope(), page="/carts", ttl=3600, now=time.time() - 7200)
     middle = len(valid) // 3     # inside the payload: a changed claim, not just a bad signature
     altered = valid[:middle] + ("A" if valid[middle] != "A" else "B") + valid[middle + 1:]
     return {"valid": valid, "expired": expired, "altered": altered}
@@ -124,12 +118,8 @@ def profile(root: Path, block: bool) -> Path:
 
 @pytest.fixture(scope="module")
 def playwright():
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `apt-get install -y chromium` (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
+    with playwright_session() as session:
+        yield session
 
 
 def launch(playwright, root: Path, block: bool = True):
