@@ -1,6 +1,10 @@
 // ?embed=1 renders without navigation chrome: mark the document before React draws anything,
 // so an embedding portal never sees the menu flash.
 //
+// Every Dash request carries X-Shopper-Lang, the page's <html lang> (set by the server from
+// ?lang=, Accept-Language or DEFAULT_LANG): callbacks have no query string, and they must
+// answer in the language the page was drawn in (dashboard/language.py).
+//
 // ?token=... is a signed embed link (dashboard/auth/embed.py). A portal frames the app from
 // another site, where browsers may block cookies and storage (Chromium blocks
 // sessionStorage/localStorage in such frames too), so the token lives only in this closure:
@@ -17,11 +21,12 @@
   // url_state.js keeps these in the address when it rewrites it (so a reload of the frame
   // still works, even after an in-app link dropped the query)
   window.shopperEmbed = Object.freeze({ embedded: embedded, token: token });
-  if (!token || typeof window.fetch !== "function") {
+  if (typeof window.fetch !== "function") {
     return;
   }
 
   var HEADER = "X-Embed-Token";
+  var LANG_HEADER = "X-Shopper-Lang";
   var nativeFetch = window.fetch;
   var refused = false;
 
@@ -73,6 +78,13 @@
     var options = Object.assign({}, init || {});
     var base = options.headers || (isRequest(input) ? input.headers : undefined);
     var headers = new Headers(base);
+    if (document.documentElement.lang) {
+      headers.set(LANG_HEADER, document.documentElement.lang);
+    }
+    if (!token) {
+      options.headers = headers;
+      return nativeFetch.call(this, input, options);
+    }
     headers.set(HEADER, token);
     options.headers = headers;
     return nativeFetch.call(this, input, options).then(function (response) {

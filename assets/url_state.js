@@ -17,9 +17,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       var current = new URLSearchParams(window.location.search);
       params.delete("embed");
       params.delete("token");
+      params.delete("lang");
       var ordered = new URLSearchParams();
       if (embed.embedded || current.get("embed") === "1") {
         ordered.set("embed", "1");
+      }
+      // a language chosen in the address stays chosen (links and embeds carry it)
+      if (current.get("lang")) {
+        ordered.set("lang", current.get("lang"));
       }
       params.forEach(function (value, key) { ordered.append(key, value); });
       // the store gets the state without the token: a credential has no business in Dash's state

@@ -26,6 +26,7 @@ from dashboard.components.shell import app_layout
 from dashboard.config import get_config
 from dashboard.health import register_health
 from dashboard.inputs import describe
+from dashboard.language import current_lang, default_lang
 from dashboard.logging_setup import configure_logging, install_request_ids
 from dashboard.source import Unavailable
 from etl.settings import PROJECT_ROOT
@@ -76,10 +77,22 @@ def _callback_page(app: dash.Dash, output: str) -> str | None:
     return page["path"] if page else None
 
 
+def _declare_language(app: dash.Dash) -> None:
+    """``<html lang>`` of the page as served: screen readers pick their voice by it, and the
+    browser's own texts and hyphenation follow it. Dash's index has a bare ``<html>``."""
+    index = app.interpolate_index
+
+    def interpolate_index(**kwargs) -> str:
+        return index(**kwargs).replace("<html>", f'<html lang="{current_lang()}">', 1)
+
+    app.interpolate_index = interpolate_index
+
+
 def create_app() -> dash.Dash:
     config = get_config()
     configure_logging(config.log_level)
     auth_config = get_auth_config()   # refuses an unsafe configuration before anything starts
+    default_lang()                    # and an unknown DEFAULT_LANG
     _forget_unclaimed_callbacks()
     app = dash.Dash(
         # the package name makes Dash import the pages as dashboard.pages.<page>
@@ -98,6 +111,7 @@ def create_app() -> dash.Dash:
     )
     # a function: the navigation and the banner depend on who asks (pages are registered by now)
     app.layout = app_layout
+    _declare_language(app)
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     init_cache(server, config)

@@ -79,6 +79,11 @@ def translator(lang: str) -> Callable[[str], str]:
     return _translations(lang).gettext
 
 
+def plural_translator(lang: str) -> Callable[[str, str, int], str]:
+    """The ngettext function for ``lang`` (Russian has three forms: 1 / 2–4 / 5+)."""
+    return _translations(lang).ngettext
+
+
 @functools.cache
 def _locale(lang: str) -> Locale:
     return Locale.parse(check_lang(lang))

@@ -17,6 +17,8 @@ default view costs one lookup instead of a render.
   by the sign-in gate, which runs before the lookup): the same request by a viewer, an analyst
   or a user limited to one service tier has three answers, and none is served to the others.
   A request without an identity is not looked up at all.
+* The reader's language (:func:`dashboard.language.current_lang`): titles, labels and number
+  formats differ between English, Spanish and Russian answers to the same request.
 * Only plain HTTP 200 JSON answers without the app's error alert or a page's "Not available
   yet" / error notice are kept: a failure is retried by the next request, never replayed.
 * Responses say ``X-Response-Cache: hit`` (from the cache), ``miss`` (computed and kept) or
@@ -35,6 +37,7 @@ from flask import Flask, Response, g, request
 
 from dashboard import release
 from dashboard.auth.session import current
+from dashboard.language import current_lang
 from dashboard.cache import cache, cache_active, code_version
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,8 @@ def install(server: Flask, update_path: str, *, enabled: Callable[[], bool] = ca
         except Exception:  # noqa: BLE001 - no release (missing warehouse): the page says so, uncached
             return None
         try:
-            identity = current().key()
+            # the reader's language too: the same filters answer in different words
+            identity = f"{current().key()}|{current_lang()}"
         except PermissionError:   # no identity: the gate refuses the request, nothing to look up
             return None
         key = request_key(version, code_version(), identity, request.get_data(cache=True))

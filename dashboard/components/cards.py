@@ -4,6 +4,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.language import graph_config
+
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["lasso2d", "autoScale2d", "toImage"]}
 INTERACTIVE_CONFIG = {**GRAPH_CONFIG, "modeBarButtonsToRemove": ["lasso2d", "autoScale2d", "toImage", "zoom2d",
@@ -22,7 +24,7 @@ def graph_card(graph_id: str, figure=None, *, hint: str | None = None, interacti
                class_name: str = "") -> dbc.Card:
     """A chart in a card; ``hint`` tells how to interact with it (e.g. click to filter)."""
     graph = dcc.Graph(id=graph_id, figure=figure if figure is not None else {},
-                      config=INTERACTIVE_CONFIG if interactive else GRAPH_CONFIG,
+                      config=graph_config(INTERACTIVE_CONFIG if interactive else GRAPH_CONFIG),
                       className="graph")
     body = [graph]
     if hint:

@@ -14,6 +14,7 @@ from dash import dcc, html
 from dashboard.auth.identity import Capability, Identity, Role
 from dashboard.auth.session import current
 from dashboard.auth.state import NotInstalled, stores
+from dashboard.language import LANGS, NAMES, _, current_lang, explicit_lang
 
 
 def _visible(page: dict, identity: Identity) -> bool:
@@ -22,16 +23,41 @@ def _visible(page: dict, identity: Identity) -> bool:
     return not page.get("admin") or identity.can(Capability.ADMIN)
 
 
+def _href(page: dict) -> str:
+    """A page's link; a language chosen in the address (``?lang=``) goes along with it."""
+    lang = explicit_lang()
+    return page["relative_path"] + (f"?lang={lang}" if lang else "")
+
+
+def _page_name(page: dict) -> str:
+    name = page["name"]   # marked N_() where the page registers itself
+    return _(name)
+
+
+def language_switcher() -> dbc.DropdownMenu:
+    """Links that reload the page in another language. assets/language.js keeps the current
+    page's filters in them; without script they still open the page in that language."""
+    lang = current_lang()
+    items = [dbc.DropdownMenuItem(html.Span(NAMES[code], lang=code), href=f"?lang={code}", external_link=True,
+                                  active=code == lang, className="lang-option")
+             for code in LANGS]
+    label = [html.Span(_("Language") + ": ", className="visually-hidden"), html.Span(NAMES[lang], lang=lang)]
+    return dbc.DropdownMenu(items, label=label, nav=True, in_navbar=True, align_end=True,
+                            className="nav-lang", toggle_class_name="nav-lang-toggle")
+
+
 def navbar(identity: Identity) -> dbc.Navbar:
     pages = [p for p in dash.page_registry.values() if _visible(p, identity)]
-    links = [dbc.NavItem(dbc.NavLink(p["name"], href=p["relative_path"], active="exact"))
+    links = [dbc.NavItem(dbc.NavLink(_page_name(p), href=_href(p), active="exact"))
              for p in pages if not p.get("admin")]
-    admin = [dbc.DropdownMenuItem(p["name"], href=p["relative_path"]) for p in pages if p.get("admin")]
+    admin = [dbc.DropdownMenuItem(_page_name(p), href=_href(p)) for p in pages if p.get("admin")]
     if admin:   # one menu, so the analysts' pages keep the bar to themselves
-        links.append(dbc.DropdownMenu(admin, label="Admin", nav=True, in_navbar=True, align_end=True,
+        links.append(dbc.DropdownMenu(admin, label=_("Admin"), nav=True, in_navbar=True, align_end=True,
                                       className="nav-admin"))
+    links.append(language_switcher())
     if identity.source in ("local", "oidc"):
-        links.append(dbc.NavItem(dbc.NavLink(f"Sign out ({identity.name})", href=dash.get_relative_path("/logout"),
+        links.append(dbc.NavItem(dbc.NavLink(_("Sign out ({name})").format(name=identity.name),
+                                             href=dash.get_relative_path("/logout"),
                                              external_link=True, className="nav-signout")))
     return dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("Shopper Insights", href=dash.get_relative_path("/")),
@@ -48,14 +74,15 @@ def access_notices(identity: Identity) -> list:
     except NotInstalled:   # a layout drawn outside the server (tests of the pages)
         auth = None
     if auth is not None and auth.config.anonymous_public and identity.source == "none":
-        notices.append(dbc.Alert("Open access: anyone who can reach this address sees this dashboard as "
-                                 f"{identity.role.label} (AUTH=none with AUTH_ALLOW_ANONYMOUS=1).",
+        notices.append(dbc.Alert(_("Open access: anyone who can reach this address sees this dashboard as "
+                                   "{role} (AUTH=none with AUTH_ALLOW_ANONYMOUS=1).").format(role=_(identity.role.label)),
                                  color="warning", className="open-access mb-2"))
     if not identity.scope.unrestricted:
         notices.append(html.Div([
             dbc.Badge(["🔒 ", identity.scope.label()], color="secondary", pill=True, className="scope-chip",
-                      title="Your access is limited to these rows; no filter can widen it."),
-        ], className="scope-notice mb-2", **{"aria-label": f"Your access is limited to {identity.scope.label()}"}))
+                      title=_("Your access is limited to these rows; no filter can widen it.")),
+        ], className="scope-notice mb-2",
+            **{"aria-label": _("Your access is limited to {scope}").format(scope=identity.scope.label())}))
     return notices
 
 
@@ -70,7 +97,7 @@ def app_layout() -> html.Div:
     except PermissionError:
         identity = _VALIDATION
     return html.Div([
-        html.A("Skip to content", href="#main", className="visually-hidden-focusable skip-link"),
+        html.A(_("Skip to content"), href="#main", className="visually-hidden-focusable skip-link"),
         navbar(identity),
         dbc.Container([
             *access_notices(identity),
