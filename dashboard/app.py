@@ -14,7 +14,7 @@ from dash.exceptions import DependencyException
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard import callback_guard, release, response_cache
+from dashboard import callback_guard, portal, release, response_cache
 from dashboard.auth import gate, login, oidc
 from dashboard.auth.scoping import Forbidden
 from dashboard.auth.settings import get_auth_config
@@ -26,7 +26,7 @@ from dashboard.components.shell import app_layout
 from dashboard.config import get_config
 from dashboard.health import register_health
 from dashboard.inputs import describe
-from dashboard.language import current_lang, default_lang
+from dashboard.language import _, current_lang, default_lang
 from dashboard.logging_setup import configure_logging, install_request_ids
 from dashboard.source import Unavailable
 from etl.settings import PROJECT_ROOT
@@ -48,8 +48,8 @@ def _on_error(err: Exception) -> None:
         alert = forbidden_alert(err.message)
     else:
         log.exception("callback failed", exc_info=err)
-        alert = error_alert("This view could not be updated. The details are in the server log; "
-                            "reload the page or clear the filters.")
+        alert = error_alert(_("This view could not be updated. The details are in the server log; "
+                              "reload the page or clear the filters."))
     set_props("app-error", {"children": alert})
 
 
@@ -112,6 +112,7 @@ def create_app() -> dash.Dash:
     # a function: the navigation and the banner depend on who asks (pages are registered by now)
     app.layout = app_layout
     _declare_language(app)
+    portal.install(app, config)   # the portals that may exchange filter messages (docs/portal.md)
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     init_cache(server, config)
@@ -141,7 +142,7 @@ def create_app() -> dash.Dash:
             callback_guard.check(request.get_json(), app.callback_map, config.url_prefix)
         except callback_guard.Malformed as exc:
             log.warning("refused a callback request: %s", exc)
-            return jsonify(message="The dashboard could not read this request."), 400
+            return jsonify(message=_("The dashboard could not read this request.")), 400
         return None
 
     # Order matters: compression's after_request must run last (so it is registered first),
@@ -161,7 +162,7 @@ def create_app() -> dash.Dash:
     @server.errorhandler(DependencyException)
     def unknown_component_file(_exc: DependencyException):
         # Dash raises this for a script of an unregistered package or path: a plain 404.
-        return Response("Not found.", 404, mimetype="text/plain")
+        return Response(_("Not found."), 404, mimetype="text/plain")
 
     @server.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -171,9 +172,9 @@ def create_app() -> dash.Dash:
             return exc
         if request.path == update_path:
             log.warning("unreadable callback request: %s", describe(f"{type(exc).__name__}: {exc}", 200))
-            return jsonify(message="The dashboard could not read this request."), 400
+            return jsonify(message=_("The dashboard could not read this request.")), 400
         log.exception("request to %s failed", request.path)
-        return Response("Shopper Insights could not answer this request; see the server log.", 500,
+        return Response(_("Shopper Insights could not answer this request; see the server log."), 500,
                         mimetype="text/plain")
 
     app.clientside_callback(

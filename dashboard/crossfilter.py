@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from dashboard.filters import Range, event_points, range_from_points
+from dashboard.ranges import Range, event_points, range_from_points
+from dashboard.language import _
 
 F = TypeVar("F")  # CartFilters or CustomerFilters: frozen dataclasses with ``without`` / ``with_range``
 
@@ -84,7 +85,7 @@ def apply(filters: F, event: Event, rules: Rules[F], problems: list[str]) -> F:
             return rules.empty
         if event.name in rules.clear_keys:
             return filters.without(event.name)
-        problems.append("Ignored a request to clear an unknown filter.")
+        problems.append(_("Ignored a request to clear an unknown filter."))
         return filters
     raise NoChange
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import ibis
 import numpy as np
 
+from dashboard import terms
 from dashboard.cache import memoized
+from dashboard.language import _
 from dashboard.models import SUBJECTS, read_card
 from dashboard.source import RUN_ETL, RUN_TRAIN, Unavailable, table
 from etl.schema import SUBJECT_TABLES
@@ -37,7 +39,10 @@ class FeatureDrift:
     feature: str
     psi: float
     flagged: bool                 # psi > PSI_FLAG
-    bins: tuple[str, ...]         # display label of each bin ("≤ 3", "4–6", "> 9", "other", "missing")
+    # each bin as data, worded by the reader's language where it is shown (this list is cached
+    # for every user): ("le", 3), ("range", 4, 6), ("eq", 5), ("gt", 9), ("all",),
+    # ("value", category), ("other",), ("missing",)
+    bins: tuple[tuple, ...]
     expected: tuple[float, ...]   # share of the training rows per bin
     actual: tuple[float, ...]     # share of today's rows per bin
 
@@ -71,21 +76,23 @@ def feature_drift(subject: str) -> list[FeatureDrift]:
     Unavailable (with ``python -m etl train``) when the card predates recorded distributions.
     """
     if subject not in SUBJECTS:
-        raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
+        raise Unavailable(_("Unknown subject {subject}.").format(subject=repr(subject)), RUN_TRAIN)
     card = read_card(subject)
     distributions = card.feature_distributions
     missing = [f for f in card.features if f not in distributions]
     if not card.features or missing:
-        raise Unavailable(f"The {subject} model card does not record the training rows' distribution "
-                          f"of {(missing or ['its features'])[0]!r} (trained before drift was measured); "
-                          "retrain to measure drift.", RUN_TRAIN)
+        raise Unavailable(_("The model card for {subject} does not record the training rows' distribution of "
+                            "{feature} (trained before drift was measured); retrain to measure drift.")
+                          .format(subject=terms.subject(subject, _).lower(),
+                                  feature=repr(missing[0]) if missing else _("its features")), RUN_TRAIN)
     # Unscoped on purpose: drift is a fact about the model (its training rows against every row
     # it scores today), the same for every user, hence cached once per release (shared=True). A
     # user's row scope would compare a slice with the whole and "find" drift that is only the scope.
     rows = table(SUBJECT_TABLES[subject], scoped=False)
     total = int(rows.count().execute())
     if total == 0:
-        raise Unavailable(f"The {SUBJECT_TABLES[subject]} table is empty; drift needs today's rows.", RUN_ETL)
+        raise Unavailable(_("The {table} table is empty; drift needs today's rows.").format(table=SUBJECT_TABLES[subject]),
+                          RUN_ETL)
     return [_drift(feature, distributions[feature], rows, total) for feature in card.features]
 
 
@@ -123,24 +130,20 @@ def _numeric(feature: str, dist: dict, rows: ibis.Table, total: int):
     counts = _counts(rows, ibis.cases(*branches, else_=len(edges)))
     actual = [counts.get(i, 0) / total for i in range(len(edges) + 1)] + [counts.get(_MISSING, 0) / total]
     expected = [*dist["shares"], dist.get("missing", 0.0)]
-    return [*_edge_labels(edges), "missing"], expected, actual
+    return [*_edge_bins(edges), ("missing",)], expected, actual
 
 
-def _edge_labels(edges: list) -> list[str]:
+def _edge_bins(edges: list) -> list[tuple]:
     if not edges:
-        return ["all values"]
+        return [("all",)]
     integer = all(isinstance(e, int) for e in edges)
-    labels = [f"≤ {_number(edges[0])}"]
+    labels = [("le", edges[0])]
     for lo, hi in zip(edges, edges[1:]):
         if integer:   # (lo, hi] of whole numbers is lo+1 … hi
-            labels.append(_number(hi) if lo + 1 == hi else f"{_number(lo + 1)}–{_number(hi)}")
+            labels.append(("eq", hi) if lo + 1 == hi else ("range", lo + 1, hi))
         else:
-            labels.append(f"{_number(lo)}–{_number(hi)}")
-    return [*labels, f"> {_number(edges[-1])}"]
-
-
-def _number(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.6g}"
+            labels.append(("range", lo, hi))
+    return [*labels, ("gt", edges[-1])]
 
 
 def _categorical(feature: str, dist: dict, rows: ibis.Table, total: int):
@@ -150,6 +153,6 @@ def _categorical(feature: str, dist: dict, rows: ibis.Table, total: int):
     # dict lookup: JSON gives 1 / True / "x", the warehouse the same Python values
     actual = [counts.pop(c, 0) / total for c in categories]
     expected = list(dist["shares"])
-    labels = [("yes" if c else "no") if isinstance(c, bool) else str(c) for c in categories]
-    return ([*labels, "other", "missing"], [*expected, dist.get("other", 0.0), dist.get("missing", 0.0)],
+    labels = [("value", c) for c in categories]
+    return ([*labels, ("other",), ("missing",)], [*expected, dist.get("other", 0.0), dist.get("missing", 0.0)],
             [*actual, sum(counts.values()) / total, missing / total])

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard import terms
 from dashboard.inputs import number, text
+from dashboard.language import _, current_lang
 
 
-def parse_value(value: Any, spec: dict) -> tuple[Any, str | None]:
-    """(value, None) when valid, else (None, message) — never raises."""
+def parse_value(value: Any, spec: dict, feature: str | None = None) -> tuple[Any, str | None]:
+    """(value, None) when valid, else (None, message in the reader's language) — never raises.
+    ``feature`` names the value in the message (else the spec's label)."""
     kind = spec.get("kind")
-    name = spec.get("label", "value")
+    name = terms.label(feature, _) if feature else spec.get("label", _("value"))
     if value is None or value == "":
-        return None, f"{name}: required."
+        return None, _("{name}: required.").format(name=name)
     if kind == "bool":
         if isinstance(value, bool):
             return value, None
@@ -24,24 +27,26 @@ def parse_value(value: Any, spec: dict) -> tuple[Any, str | None]:
             return True, None
         if word in ("false", "no", "0"):
             return False, None
-        return None, f"{name}: expected yes or no."
+        return None, _("{name}: expected yes or no.").format(name=name)
     if kind == "category":
         for choice in spec.get("choices", []):
             if _same(value, choice) or (text(value) is not None and str(choice) == value):
                 return choice, None
-        return None, f"{name}: expected one of {', '.join(str(c) for c in spec.get('choices', []))}."
+        choices = ", ".join(terms.value(feature or "", c, _) for c in spec.get("choices", []))
+        return None, _("{name}: expected one of {choices}.").format(name=name, choices=choices)
     low, high = spec.get("min"), spec.get("max")
     found = number(value)
     if found is None:
-        return None, f"{name}: expected a finite number."
+        return None, _("{name}: expected a finite number.").format(name=name)
     if kind == "int":
         found = number(found, whole=True)
         if found is None:
-            return None, f"{name}: expected a whole number."
+            return None, _("{name}: expected a whole number.").format(name=name)
     else:
         found = float(found)
     if low is not None and high is not None and not low <= found <= high:
-        return None, f"{name}: must be between {low:g} and {high:g} (the range seen in training)."
+        return None, _("{name}: must be between {low} and {high} (the range seen in training).").format(
+            name=name, low=terms.shown("", low, _, current_lang()), high=terms.shown("", high, _, current_lang()))
     return found, None
 
 
@@ -58,7 +63,7 @@ def parse_row(values: dict[str, Any], specs: dict, features: list[str]) -> tuple
     """(valid values by feature, message by feature) for every feature of the model."""
     row, problems = {}, {}
     for feature in features:
-        value, problem = parse_value(values.get(feature), specs.get(feature, {}))
+        value, problem = parse_value(values.get(feature), specs.get(feature, {}), feature)
         if problem:
             problems[feature] = problem
         else:

@@ -17,8 +17,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from dashboard.inputs import describe, first, matching, number, scalar_text
-from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS, label
+from dashboard import terms
+from dashboard.inputs import describe, first, matching, number
+from dashboard.language import _
+# Range and its parsing live in dashboard.ranges; Range and parse_range are re-exported with the
+# filters they belong to
+from dashboard.ranges import Range, one_text, parse_range, shown, url_number  # noqa: F401
+from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
 
 CART_RANGE_COLUMNS = ("session_activity_count", "items_added", "items_removed", "cart_views",
                       "checkout_initiated", "cart_item_views", "customer_logins", "pages_viewed")
@@ -29,8 +34,6 @@ CUSTOMER_RANGE_COLUMNS = ("marketing_6m", "marketing_this_month", "tenure_days",
                           "pages_per_visit", "revenue_2m_ago", "revenue_last_month",
                           "revenue_this_month", "minutes_last_month", "minutes_this_month",
                           "profit")
-_NUMBER = r"[0-9]+(?:\.[0-9]+)?"  # ASCII digits: \d would also take "٣", and isdigit() "²"
-_RANGE = re.compile(rf"^\s*({_NUMBER})?\s*-\s*({_NUMBER})?\s*$")
 
 
 def slug(name: str) -> str:
@@ -42,28 +45,12 @@ CATEGORY_SLUGS = {slug(name): name for name in CATEGORIES}
 TIER_KEYS = {tier: tier for tier in SERVICE_TIERS}
 
 
-@dataclass(frozen=True)
-class Range:
-    """Closed interval; ``None`` leaves that side open."""
-
-    lo: float | None = None
-    hi: float | None = None
-
-    def text(self) -> str:
-        return f"{_num(self.lo)}-{_num(self.hi)}"
-
-    def label(self) -> str:
-        if self.hi is None:
-            return f"≥ {_num(self.lo)}"
-        if self.lo is None:
-            return f"≤ {_num(self.hi)}"
-        return _num(self.lo) if self.lo == self.hi else f"{_num(self.lo)}–{_num(self.hi)}"
+def _chip(column: str, values: str) -> str:
+    return _("{feature}: {value}").format(feature=terms.label(column, _), value=values)
 
 
-def _num(value: float | None) -> str:
-    if value is None:
-        return ""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def _range_chips(ranges: tuple[tuple[str, Range], ...]) -> list[tuple[str, str]]:
+    return [(column, _chip(column, rng.label())) for column, rng in ranges]
 
 
 @dataclass(frozen=True)
@@ -89,11 +76,11 @@ class CartFilters:
         """(key, human text) of each active filter, for the "clear" chips."""
         chips = []
         if self.segments:
-            chips.append(("segment", "Customer type " + ", ".join(str(s) for s in self.segments)))
+            chips.append(("segment", _chip("customer_segment",
+                                           ", ".join(terms.customer_type(s, _) for s in self.segments))))
         if self.details is not None:
-            chips.append(("details", f"Product details viewed: {'yes' if self.details else 'no'}"))
-        chips += [(column, f"{label(column)} {rng.label()}") for column, rng in self.ranges]
-        return chips
+            chips.append(("details", _chip("product_details_viewed", terms.value("", self.details, _))))
+        return chips + _range_chips(self.ranges)
 
     def query(self) -> dict[str, str]:
         out = {}
@@ -130,13 +117,13 @@ class CustomerFilters:
     def active(self) -> list[tuple[str, str]]:
         chips = []
         if self.tiers:
-            chips.append(("tier", "Service tier: " + ", ".join(self.tiers)))
+            chips.append(("tier", _chip("service_tier", ", ".join(terms.tier(t, _) for t in self.tiers))))
         if self.consent is not None:
-            chips.append(("consent", f"Marketing consent: {'yes' if self.consent else 'no'}"))
+            chips.append(("consent", _chip("marketing_consent", terms.value("", self.consent, _))))
         if self.categories:
-            chips.append(("category", "Category: " + ", ".join(self.categories)))
-        chips += [(column, f"{label(column)} {rng.label()}") for column, rng in self.ranges]
-        return chips
+            chips.append(("category", _chip("top_category",
+                                            ", ".join(terms.category(c, _) for c in self.categories))))
+        return chips + _range_chips(self.ranges)
 
     def query(self) -> dict[str, str]:
         out = {}
@@ -165,17 +152,17 @@ class SegmentView:
             out["segment"] = self.segment
         for key, value in (("promo", self.min_promo), ("p", self.min_p_decline), ("profit", self.min_profit)):
             if value is not None:
-                out[key] = _num(value)
+                out[key] = url_number(value)
         return out
 
     def describe(self) -> str:
         parts = []
         if self.min_promo is not None:
-            parts.append(f"promo share ≥ {_num(self.min_promo)}")
+            parts.append(_("promo share ≥ {value}").format(value=shown(self.min_promo)))
         if self.min_p_decline is not None:
-            parts.append(f"P(decline) ≥ {_num(self.min_p_decline)}")
+            parts.append(_("P(decline) ≥ {value}").format(value=shown(self.min_p_decline)))
         if self.min_profit is not None:
-            parts.append(f"profit ≥ {_num(self.min_profit)}")
+            parts.append(_("profit ≥ {value}").format(value=shown(self.min_profit)))
         return ", ".join(parts)
 
 
@@ -190,11 +177,6 @@ def query_string(*parts: Mapping[str, str]) -> str:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """One printable string from a query/store value (first of a list); None for anything else."""
-    return scalar_text(first(value))
-
-
 def _items(value: Any) -> list[str] | None:
     """Comma-separated or list values as strings; None when the shape is wrong."""
     if value is None:
@@ -204,12 +186,12 @@ def _items(value: Any) -> list[str] | None:
             return None
         out = []
         for item in value:
-            text = _text(item)
+            text = one_text(item)
             if text is None:
                 return None
             out += [p for p in text.split(",") if p.strip()]
         return [p.strip() for p in out]
-    text = _text(value)
+    text = one_text(value)
     if text is None:
         return None
     return [p.strip() for p in text.split(",") if p.strip()]
@@ -220,42 +202,13 @@ def parse_yes_no(value: Any, key: str, problems: list[str]) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    text = _text(value)
+    text = one_text(value)
     if text is not None and text.lower() in ("yes", "true", "1"):
         return True
     if text is not None and text.lower() in ("no", "false", "0"):
         return False
-    problems.append(f"Ignored {key}={describe(value)}: expected yes or no.")
+    problems.append(_("Ignored {key}={value}: expected yes or no.").format(key=key, value=describe(value, reader=True)))
     return None
-
-
-def parse_range(value: Any, key: str, problems: list[str], bounds: tuple[float, float] | None = None) -> Range | None:
-    """``"1-5"``, ``"3-"``, ``[1, 5]`` -> Range; garbage -> None and a message."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, list | tuple) and len(value) == 2 and all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value):
-        ends = list(value)
-    else:
-        text = _text(value)
-        match = _RANGE.match(text) if text is not None else None
-        if not match or (match.group(1) is None and match.group(2) is None):
-            problems.append(f"Ignored {key}={describe(value)}: expected a range such as 1-5 or 3- (open above).")
-            return None
-        ends = list(match.groups())
-    lo, hi = (None if v is None else number(v) for v in ends)
-    if (lo is None) != (ends[0] is None) or (hi is None) != (ends[1] is None):
-        problems.append(f"Ignored {key}={describe(value)}: the range must be finite numbers of a sane size.")
-        return None
-    if lo is not None and hi is not None and lo > hi:
-        problems.append(f"Ignored {key}={describe(value)}: the lower end is above the upper end.")
-        return None
-    if bounds is not None:
-        low, high = bounds
-        if (lo is not None and lo > high) or (hi is not None and hi < low):
-            problems.append(f"Ignored {key}={describe(value)}: outside the data's range {_num(low)}–{_num(high)}.")
-            return None
-    return Range(None if lo is None else float(lo), None if hi is None else float(hi))
 
 
 def _set_range(ranges: tuple[tuple[str, Range], ...], column: str, value: Range | None) -> tuple[tuple[str, Range], ...]:
@@ -276,7 +229,8 @@ def _ranges(query: Mapping[str, Any], columns: Iterable[str], problems: list[str
 def parse_segments(value: Any, problems: list[str]) -> tuple[int, ...]:
     items = _items(value)
     if items is None:
-        problems.append(f"Ignored segment={describe(value)}: expected customer types such as 0,2.")
+        problems.append(_("Ignored segment={value}: expected customer types such as 0,2.")
+                        .format(value=describe(value, reader=True)))
         return ()
     chosen = set()
     for item in items:
@@ -284,8 +238,8 @@ def parse_segments(value: Any, problems: list[str]) -> tuple[int, ...]:
         if found in CUSTOMER_SEGMENT_TYPES:
             chosen.add(found)
         else:
-            problems.append(f"Ignored customer type {describe(item)}: the types are "
-                            + ", ".join(str(s) for s in CUSTOMER_SEGMENT_TYPES) + ".")
+            problems.append(_("Ignored customer type {value}: the types are {types}.").format(
+                value=describe(item, reader=True), types=", ".join(str(s) for s in CUSTOMER_SEGMENT_TYPES)))
     return tuple(sorted(chosen)) if len(chosen) < len(CUSTOMER_SEGMENT_TYPES) else ()
 
 
@@ -293,14 +247,16 @@ def parse_choices(value: Any, key: str, allowed: Mapping[str, str], problems: li
     """Values from ``allowed`` (key -> warehouse value); keys or warehouse values accepted."""
     items = _items(value)
     if items is None:
-        problems.append(f"Ignored {key}={describe(value)}: expected a comma-separated list.")
+        problems.append(_("Ignored {key}={value}: expected a comma-separated list.")
+                        .format(key=key, value=describe(value, reader=True)))
         return ()
     reverse = {v.lower(): v for v in allowed.values()}
     chosen = []
     for item in items:
         found = allowed.get(item.lower()) or reverse.get(item.lower())
         if found is None:
-            problems.append(f"Ignored {key} {describe(item)}: expected one of {', '.join(allowed)}.")
+            problems.append(_("Ignored {key} {value}: expected one of {allowed}.")
+                            .format(key=key, value=describe(item, reader=True), allowed=", ".join(allowed)))
         elif found not in chosen:
             chosen.append(found)
     return tuple(sorted(chosen)) if len(chosen) < len(set(allowed.values())) else ()
@@ -335,7 +291,8 @@ def parse_threshold(value: Any, key: str, low: float, high: float, problems: lis
         return None
     found = number(first(value), low, high)
     if found is None:
-        problems.append(f"Ignored {key}={describe(value)}: expected a number from {_num(low)} to {_num(high)}.")
+        problems.append(_("Ignored {key}={value}: expected a number from {low} to {high}.")
+                        .format(key=key, value=describe(value, reader=True), low=shown(low), high=shown(high)))
         return None
     return float(found)
 
@@ -351,7 +308,7 @@ def parse_segment_view(query: Mapping[str, Any] | None) -> tuple[SegmentView, li
     if segment not in (None, "", "all"):
         segment_id = matching(first(segment), _SEGMENT_ID)
         if segment_id is None:
-            problems.append(f"Ignored segment={describe(segment)}: not a segment id.")
+            problems.append(_("Ignored segment={value}: not a segment id.").format(value=describe(segment, reader=True)))
     view = SegmentView(
         segment=segment_id,
         min_promo=parse_threshold(query.get("promo"), "promo", 0, 1, problems),
@@ -369,32 +326,3 @@ def query_dict(text: Any) -> dict[str, str]:
     if not isinstance(text, str) or len(text) > 4000:
         return {}
     return {k: v[-1] for k, v in parse_qs(text.lstrip("?"), keep_blank_values=False).items()}
-
-
-def event_points(data: Any) -> list[list]:
-    """The ``customdata`` lists of a Plotly click/selection event; [] for anything malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("points"), list):
-        return []
-    points = []
-    for point in data["points"][:1000]:
-        custom = point.get("customdata") if isinstance(point, dict) else None
-        if isinstance(custom, list) and custom and all(
-                c is None or isinstance(c, str | int | float) for c in custom):
-            points.append(custom)
-    return points
-
-
-def range_from_points(points: list[list], column: str) -> Range | None:
-    """Union of the ``[column, lo, hi, …]`` buckets in ``points`` (hi None = open above)."""
-    los, his = [], []
-    for custom in points:
-        if len(custom) < 3 or custom[0] != column:
-            continue
-        lo, hi = number(custom[1]), None if custom[2] is None else number(custom[2])
-        if lo is None or (hi is None and custom[2] is not None):
-            continue
-        los.append(float(lo))
-        his.append(None if hi is None else float(hi))
-    if not los:
-        return None
-    return Range(min(los), None if any(h is None for h in his) else max(his))

@@ -22,6 +22,8 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from dashboard.language import _, ngettext
+
 MAX_TEXT = 200
 # Far above any count, amount or duration the warehouse holds, far below float's limits: a
 # number beyond it is a crafted request, not a filter.
@@ -87,16 +89,22 @@ def matching(value: Any, pattern: re.Pattern[str]) -> str | None:
     return found if found is not None and pattern.fullmatch(found) else None
 
 
-def describe(value: Any, limit: int = 40) -> str:
-    """A short, printable rendering of any value for a message or a log line."""
-    shown = value if isinstance(value, str) else _repr(value)
+def describe(value: Any, limit: int = 40, *, reader: bool = False) -> str:
+    """A short, printable rendering of any value for a log line, or (``reader``) for a message
+    in the reader's language (logs and the audit trail stay in English)."""
+    shown = value if isinstance(value, str) else _repr(value, reader)
     shown = shown if shown.isprintable() else shown.encode("unicode_escape", "backslashreplace").decode("ascii")
     return shown if len(shown) <= limit else shown[:limit - 1] + "…"
 
 
-def _repr(value: Any) -> str:
+def _repr(value: Any, reader: bool) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
-        return "a huge number"  # repr() of a 5000-digit int raises, and says nothing useful
-    if isinstance(value, list | tuple | dict):
+        # repr() of a 5000-digit int raises, and says nothing useful
+        return _("a huge number") if reader else "a huge number"
+    if isinstance(value, list | tuple | dict) and not reader:
         return f"a {type(value).__name__} of {len(value)}"
+    if isinstance(value, dict):
+        return ngettext("an object of {n} key", "an object of {n} keys", len(value)).format(n=len(value))
+    if isinstance(value, list | tuple):
+        return ngettext("a list of {n} item", "a list of {n} items", len(value)).format(n=len(value))
     return repr(value)

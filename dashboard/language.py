@@ -114,7 +114,7 @@ def points(value) -> str:
 
 # Plotly's own texts (the mode bar's tooltips), translated through the catalogs like ours.
 PLOTLY_TEXTS = (
-    N_("Download plot as a png"), N_("Download plot"), N_("Zoom"), N_("Pan"), N_("Box Select"),
+    N_("Download plot as a PNG"), N_("Download plot"), N_("Zoom"), N_("Pan"), N_("Box Select"),
     N_("Zoom in"), N_("Zoom out"), N_("Reset axes"), N_("Autoscale"), N_("Reset"),
     N_("Toggle Spike Lines"), N_("Show closest data on hover"), N_("Compare data on hover"),
     N_("Double-click to zoom back out"), N_("Taking snapshot - this may take a few seconds"),

@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard import release
+from dashboard import release, terms
+from dashboard.language import _
 from dashboard.release import RUN_TRAIN, Unavailable
 from etl.errors import ETLError
 from etl.settings import get_settings
@@ -25,7 +26,7 @@ def _card_module():
     try:
         from etl.train import card
     except ImportError as exc:  # training not installed / not written yet
-        raise Unavailable(f"Model support is missing ({exc}).", RUN_TRAIN) from None
+        raise Unavailable(_("Model support is missing ({error}).").format(error=exc), RUN_TRAIN) from None
     return card
 
 
@@ -84,7 +85,7 @@ class ModelCard:
 def read_card(subject: str) -> ModelCard:
     """The card of the model that scored the data this request reads (typed once per release)."""
     if subject not in SUBJECTS:
-        raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
+        raise Unavailable(_("Unknown subject {subject}.").format(subject=repr(subject)), RUN_TRAIN)
     pinned = release.pinned()
     return pinned.derived(f"model-card:{subject}", lambda: ModelCard.from_dict(pinned.card(subject)))
 
@@ -93,14 +94,15 @@ def _load_pickle(card: dict) -> object:
     try:
         return _card_module().load_pickle(models_dir(), card)
     except ETLError as exc:
-        raise Unavailable(f"No usable model for {card.get('subject')}: {exc}", RUN_TRAIN) from None
+        raise Unavailable(_("No usable model for {subject}: {error}").format(
+            subject=terms.subject(str(card.get("subject")), _).lower(), error=exc), RUN_TRAIN) from None
 
 
 def load(subject: str) -> tuple[object, ModelCard]:
     """(fitted pipeline, card) for ``subject``; Unavailable with what to run otherwise."""
     if subject not in SUBJECTS:
-        raise Unavailable(f"Unknown subject {subject!r}.", RUN_TRAIN)
-    pipeline, _ = release.model(subject, _load_pickle)
+        raise Unavailable(_("Unknown subject {subject}.").format(subject=repr(subject)), RUN_TRAIN)
+    pipeline, _digest = release.model(subject, _load_pickle)
     return pipeline, read_card(subject)
 
 
@@ -124,12 +126,7 @@ def score(subject: str, row: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     wide = _card_module().contributions(recorder, row[list(card.features)], card.raw)
     p = float(recorder.proba[0, 1])
     first = wide.iloc[0]
+    # the row's own values: the figure words them in the reader's language
     return p, pd.DataFrame({"feature": list(first.index),
-                            "value": [_short(row.iloc[0][f]) for f in first.index],
+                            "value": [row.iloc[0][f] for f in first.index],
                             "contribution": first.to_numpy(dtype=float)})
-
-
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -28,6 +28,8 @@ from typing import Any
 import ibis
 from flask import Flask, current_app, g, has_app_context, has_request_context
 
+from dashboard import terms
+from dashboard.language import N_, _
 from etl.errors import ETLError
 from etl.schema import MODEL_CARDS
 from etl.settings import get_settings
@@ -87,7 +89,7 @@ class Release:
         if con is None:
             with self._lock:
                 if self.closed:
-                    raise Unavailable("The data was replaced while this view was drawn; reload the page.", RUN_ETL)
+                    raise Unavailable(N_("The data was replaced while this view was drawn; reload the page."), RUN_ETL)
                 if _is_attached(self._first):
                     cursor = self._first.con.cursor()
                     cursor.execute(f"USE {WAREHOUSE_ALIAS}")
@@ -117,7 +119,8 @@ class Release:
     def card(self, subject: str) -> dict:
         card = self.cards.get(subject)
         if card is None:
-            raise Unavailable(f"No {subject} model was trained on this data yet.", RUN_TRAIN)
+            raise Unavailable(_("No model for {subject} was trained on this data yet.")
+                              .format(subject=terms.subject(subject, _).lower()), RUN_TRAIN)
         return card
 
     def close(self) -> None:
@@ -270,7 +273,7 @@ def _file_stamp(url: str) -> str | None:
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise Unavailable(f"No warehouse at {path}.", RUN_ETL) from None
+        raise Unavailable(_("No warehouse at {path}.").format(path=path), RUN_ETL) from None
     return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
@@ -280,13 +283,13 @@ def _open(url: str) -> ibis.BaseBackend:
     except ETLError as exc:
         raise Unavailable(str(exc), RUN_ETL) from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file or unreachable server
-        raise Unavailable(f"Cannot open the warehouse {url}: {exc}", RUN_ETL) from None
+        raise Unavailable(_("Cannot open the warehouse {url}: {error}").format(url=url, error=exc), RUN_ETL) from None
 
 
 def _open_release(url: str, stamp: str | None) -> Release:
     """Open ``url`` and read what a release needs from it; the stamp is taken again after the
     open, and a file replaced meanwhile is opened again (its stamp would not be its own)."""
-    for _ in range(_OPEN_ATTEMPTS):
+    for _attempt in range(_OPEN_ATTEMPTS):
         con = _open(url)
         try:
             after = _file_stamp(url) if stamp is not None else _server_stamp(con)
@@ -297,7 +300,7 @@ def _open_release(url: str, stamp: str | None) -> Release:
             raise
         con.disconnect()
         stamp = after
-    raise Unavailable("The warehouse is being replaced faster than it can be opened; try again.", RUN_ETL)
+    raise Unavailable(N_("The warehouse is being replaced faster than it can be opened; try again."), RUN_ETL)
 
 
 def _read_release(con: ibis.BaseBackend, version: WarehouseVersion) -> Release:
@@ -316,5 +319,5 @@ def _server_stamp(con: ibis.BaseBackend) -> str:
     runs = con.table("etl_runs")
     latest = runs.order_by(ibis.desc("finished_at")).limit(1).select("run_id", "data_version").to_pyarrow()
     if latest.num_rows == 0:
-        raise Unavailable("The warehouse has no ETL run.", RUN_ETL)
+        raise Unavailable(N_("The warehouse has no ETL run."), RUN_ETL)
     return f"{latest['run_id'][0]}:{latest['data_version'][0]}"

@@ -17,6 +17,7 @@ import ibis
 
 from dashboard.auth import scoping
 from dashboard.auth.session import current
+from dashboard.language import _
 from dashboard.release import RUN_ETL, RUN_TRAIN, Unavailable, WarehouseVersion, pinned
 from etl.schema import CUSTOMERS, ETL_RUNS, REJECTED_ROWS, SESSIONS, SOURCE_FILES, TABLES
 
@@ -53,9 +54,10 @@ def _contract_table(name: str) -> ibis.Table:
     release = pinned()
     if name not in release.tables:
         command = RUN_ETL if name in ETL_TABLES else RUN_TRAIN
-        raise Unavailable(f"The warehouse has no table {name!r}.", command)
+        raise Unavailable(_("The warehouse has no table {name}.").format(name=name), command)
     found = release.connection().table(name)
     missing = [c for c in TABLES[name] if c not in found.columns]
     if missing:
-        raise Unavailable(f"Table {name!r} lacks column {missing[0]!r} (an older warehouse).", RUN_ETL)
+        raise Unavailable(_("Table {name} lacks column {column} (an older warehouse).").format(
+            name=name, column=missing[0]), RUN_ETL)
     return found

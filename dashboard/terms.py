@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 
-from dashboard.i18n import N_, format_number
+from dashboard.i18n import N_, format_date, format_number
 
 Gettext = Callable[[str], str]
 
@@ -245,3 +246,112 @@ def reason(feature: str, kind: str, value: str, baseline, _: Gettext, lang: str)
     above, below = PHRASES.get(feature, (N_("high {feature} ({value})"), N_("low {feature} ({value})")))
     template = _(above if baseline is None or number > float(baseline) else below)
     return template.format(value=shown, feature=label(feature, _).lower())
+
+
+def shown(column: str, raw, _: Gettext, lang: str) -> str:
+    """A feature's value as the reader reads it (what-if, contributions, advice): numbers in the
+    locale's format, yes/no, categories and tiers translated. ``raw`` may be the stored text."""
+    raw = raw.item() if hasattr(raw, "item") else raw      # numpy scalars
+    if isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in ("true", "false"):
+            raw = word == "true"
+        elif column not in ("service_tier", "top_category"):
+            try:
+                raw = float(raw)
+            except ValueError:
+                return raw
+    if isinstance(raw, bool) or column in ("service_tier", "top_category", "customer_segment"):
+        return value(column, raw, _)
+    if isinstance(raw, int | float):
+        return format_number(raw, lang, None if float(raw).is_integer() else 2)
+    return str(raw)
+
+
+# etl.train.segments.RULE_SEGMENTS descriptions (before " Stands out by: …")
+RULE_DESCRIPTIONS = {
+    "promo_risk_high_profit": N_("The seed's segment worth keeping: promo share >= {promo}, P(decline) >= {risk}, "
+                                 "monthly profit >= {profit} (the median)."),
+    "promo_risk_low_profit": N_("Promo share >= {promo}, P(decline) >= {risk}, profit below {profit}: only offers "
+                                "cheaper than what they bring."),
+    "risk_high_profit": N_("Not promo-driven, P(decline) >= {risk}, profit >= {profit}."),
+    "risk_low_profit": N_("Not promo-driven, P(decline) >= {risk}, profit below {profit}."),
+    "other": N_("P(decline) below {risk}: no retention offer needed."),
+}
+_NUMBER = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
+_TRAIT = re.compile(rf"^(high|low) (.+) \({_NUMBER} vs {_NUMBER}\)$")
+
+
+def _traits(text: str, _: Gettext, lang: str) -> str | None:
+    """"high promo share (0.61 vs 0.32); low pages per visit (…)" in the reader's language."""
+    out = []
+    for part in text.split("; "):
+        found = _TRAIT.match(part)
+        column = _LOWER_LABELS.get(found.group(2)) if found else None
+        if column is None:
+            return None
+        template = _("high {feature} ({segment} vs {overall})") if found.group(1) == "high" else \
+            _("low {feature} ({segment} vs {overall})")
+        out.append(template.format(feature=label(column, _).lower(), segment=format_number(float(found.group(3)), lang),
+                                   overall=format_number(float(found.group(4)), lang)))
+    return "; ".join(out)
+
+
+def segment_description(segment_id: str, kind: str, text: str, _: Gettext, lang: str) -> str:
+    """A segment's description (written in English by training) rebuilt in the reader's
+    language from its parts; the stored text when it does not have the known shape."""
+    text = text or ""
+    if kind == "rule" and segment_id in RULE_DESCRIPTIONS:
+        definition, _sep, rest = text.partition(" Stands out by: ")
+        pattern = re.escape(RULE_DESCRIPTIONS[segment_id])
+        for name in ("promo", "risk", "profit"):
+            pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{_NUMBER[1:-1]})")
+        found = re.fullmatch(pattern, definition)
+        traits = _traits(rest.removesuffix("."), _, lang) if rest else None
+        if not found or traits is None:
+            return text
+        numbers = {k: format_number(float(v), lang) for k, v in found.groupdict().items()}
+        return (_(RULE_DESCRIPTIONS[segment_id]).format(**numbers) + " "
+                + _("Stands out by: {traits}.").format(traits=traits))
+    if text.startswith("Behaviour cluster: "):
+        traits = _traits(text.removeprefix("Behaviour cluster: ").removesuffix("."), _, lang)
+        if traits is not None:
+            return _("Behaviour cluster: {traits}.").format(traits=traits)
+    return text
+
+
+_WHY = re.compile(rf"^driver: (.+) \((above|below) average, \+{_NUMBER} log-odds towards decline\)$")
+_LOW_WHY = re.compile(rf"^mean P\(decline\) {_NUMBER} is below the decision threshold {_NUMBER}$")
+
+
+def offer_reasons(text: str, _: Gettext, lang: str) -> list[tuple[str, str | None]]:
+    """The offers of a segment's ``offer`` text with why each was chosen (the driver and its
+    log-odds, for analysts), both in the reader's language; a why of unknown shape is left out."""
+    out = []
+    for part, headline in zip((text or "").rstrip(".").split("; also: "), offers(text, _)):
+        why = part.partition(" — ")[2]
+        driver, low = _WHY.match(why), _LOW_WHY.match(why)
+        column = _LOWER_LABELS.get(driver.group(1)) if driver else None
+        if column is not None:
+            template = (_("driver: {feature} (above average, +{log_odds} log-odds towards decline)")
+                        if driver.group(2) == "above" else
+                        _("driver: {feature} (below average, +{log_odds} log-odds towards decline)"))
+            why = template.format(feature=label(column, _).lower(), log_odds=format_number(float(driver.group(3)), lang, 2))
+        elif low:
+            why = _("mean P(decline) {p} is below the decision threshold {threshold}").format(
+                p=format_number(float(low.group(1)), lang, 2), threshold=format_number(float(low.group(2)), lang, 2))
+        elif why == "no single behaviour stands out among its drivers of decline":
+            why = _("no single behaviour stands out among its drivers of decline")
+        else:
+            why = None
+        out.append((headline, why))
+    return out
+
+
+def moment(text: str | None, lang: str) -> str:
+    """A stored ISO time (a model card's ``trained_at``) as the reader writes a date and time."""
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError:
+        return "–"
+    return f"{format_date(parsed, lang)}, {parsed:%H:%M}"

@@ -24,6 +24,7 @@ class CartsView:
     details: str
     sliders: dict[str, list[int]]    # cube behaviour -> slider bucket positions
     chips: list[Component]
+    rows: Component                  # the "Show rows (N)" button (None for a viewer)
     problems: Component
     kpis: list[Component]
     funnel: Figure
@@ -42,6 +43,7 @@ class CustomersView:
     category: list[str]
     sliders: dict[str, list[float]]  # slider feature -> its value
     chips: list[Component]
+    rows: Component                  # the "Show rows (N)" button (None for a viewer)
     problems: Component
     kpis: list[Component]
     trends: Figure

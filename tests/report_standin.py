@@ -32,11 +32,12 @@ def tiny_pdf(text: str = "Shopper Insights report") -> bytes:
 
 def standin_report(archive: Archive, *, role: str = "viewer", scope: list[str] | None = None,
                    formats: tuple[str, ...] = ("html", "pdf"), created: datetime | None = None,
-                   headline: dict | None = None, trigger: str = "command", recipients: tuple[str, ...] = ()) -> Manifest:
+                   headline: dict | None = None, trigger: str = "command", recipients: tuple[str, ...] = (),
+                   lang: str = "en") -> Manifest:
     created = created or datetime.now(timezone.utc)
     manifest = Manifest(
         id=new_id(created), created=created.isoformat(timespec="seconds"), data_version="dv-0123456789abcdef",
-        lang="en", role=role, scope=list(scope or []), formats=list(formats),
+        lang=lang, role=role, scope=list(scope or []), formats=list(formats),
         headline=headline if headline is not None else {"abandonment_rate": 0.8821, "declined_share": 0.3812,
                                                         "customers": 1296},
         trigger=trigger, deliveries=[Delivery(to=address) for address in recipients])

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from dashboard.auth.gate import ROW_OUTPUTS
 from dashboard.auth.identity import Role, parse_scope
 from tests.attacks.support import PASSWORD, csrf, sign_in
 from tests.conftest import AUTH_VARIABLES
@@ -189,7 +190,7 @@ def _needs(body: dict) -> str:
     ids = [ident for ident, _prop in split_outputs(body["output"])]
     if any(ident.startswith("admin-") or '"admin-' in ident for ident in ids):
         return "admin"
-    if any(ident in ("seg-download", "wi-start-msg") for ident in ids):
+    if any(ident in ROW_OUTPUTS for ident in ids):
         return "analyst"
     return "viewer"
 

@@ -13,9 +13,9 @@ import pytest
 from dashboard.config import check_frame_ancestors, normalise_prefix
 from dashboard.counterfactual import smallest_change
 from dashboard.feature_values import parse_row, parse_value
-from dashboard.filters import (CartFilters, Range, event_points, parse_cart_filters,
-                               parse_customer_filters, parse_segment_view, query_dict, query_string,
-                               range_from_points)
+from dashboard.filters import (CartFilters, Range, parse_cart_filters, parse_customer_filters,
+                               parse_segment_view, query_dict, query_string)
+from dashboard.ranges import event_points, range_from_points
 
 # --- filters and the URL -------------------------------------------------------------------
 
@@ -216,7 +216,7 @@ def test_layouts_say_what_to_run_without_a_warehouse(dashboard_env, monkeypatch,
 def test_deep_links_pre_set_the_filters(app):
     page = layouts()["/carts"](segment="1", items_added="2-3", details="no")
     text = text_of(page)
-    assert "Customer type 1" in text and "Items added to cart 2" in text and "Ignored" not in text
+    assert "Customer type: Type 1" in text and "Items added to cart: 2" in text and "Ignored" not in text
     assert "Ignored" in text_of(layouts()["/carts"](segment="banana"))
 
 

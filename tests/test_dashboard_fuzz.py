@@ -113,9 +113,10 @@ def test_every_server_callback_survives_generated_payloads(fuzz_app, watched_log
     keys = [c["output"] for c in callbacks]
     before = {c["output"]: post_json(client, valid_body(c, harvest)) for c in callbacks}
     for key, response in before.items():
-        # the comparison at the end means something: answered, or refused for the role
+        # the comparison at the end means something: answered, declined (a button the harvested
+        # page never clicked: 204), or refused for the role
         refused = response.status_code == 403 and required_capability(key) is Capability.ADMIN
-        assert response.status_code == 200 or refused, key
+        assert response.status_code in (200, 204) or refused, key
         check_answer(response, watched_log, f"valid request to {key}")
     count = {"payloads": 0}
     started = time.perf_counter()

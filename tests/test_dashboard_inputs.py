@@ -12,7 +12,8 @@ import re
 import pytest
 
 from dashboard.feature_values import parse_value
-from dashboard.filters import parse_cart_filters, parse_range, parse_segment_view, parse_threshold, range_from_points
+from dashboard.filters import parse_cart_filters, parse_range, parse_segment_view, parse_threshold
+from dashboard.ranges import range_from_points
 from dashboard.inputs import MAX_MAGNITUDE, choice, describe, matching, number, scalar_text, text
 
 # --- numbers -------------------------------------------------------------------------------

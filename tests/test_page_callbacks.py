@@ -49,7 +49,7 @@ def test_carts_callback_applies_a_click_and_clears(app):
     click = {"points": [{"customdata": [1, 10, 20]}]}
     out = run_callback(carts.update, "carts-by-segment.clickData", **page_inputs(carts, **{"by-segment": click}))
     assert out["segment"] == [1] and out["state"] == "segment=1"
-    assert "Customer type 1" in json.dumps(out["chips"], default=str)
+    assert "Customer type: Type 1" in json.dumps(out["chips"], default=str)
     out = run_callback(carts.update, '{"key":"segment","type":"carts-clear"}.n_clicks',
                        **page_inputs(carts, "segment=1"))
     assert out["segment"] == [] and out["state"] == ""

@@ -102,7 +102,7 @@ def test_the_mail_arrives_with_the_html_body_and_the_pdf_attached(archive, serve
     assert sorted(to for to, _ in inbox.messages) == [["ana@shop.example"], ["bob@shop.example"]]
     _, mail = inbox.messages[0]
     date = dt.datetime.fromisoformat(report.created).astimezone().strftime("%Y-%m-%d")
-    assert mail["Subject"] == f"Shopper Insights report {date}: Abandonment rate 88.2%, Declined share 38.1%"
+    assert mail["Subject"] == f"Shopper Insights report {date}: Abandonment rate 88.2%, Activity declined 38.1%"
     assert mail["From"] == "Shopper Insights <reports@shop.example>"
     html = mail.get_body(preferencelist=("html",))
     assert html is not None and HTML_MARKER in html.get_content()
@@ -116,6 +116,18 @@ def test_the_mail_arrives_with_the_html_body_and_the_pdf_attached(archive, serve
     assert delivery.retry_due(archive, T0 + timedelta(days=30)) == []
     assert len(inbox.messages) == 2
     no_secret_in(caplog.text, (archive.folder(report.id) / "manifest.json").read_text())
+
+
+def test_a_russian_report_is_mailed_with_a_russian_subject_and_summary(archive, server, inbox):
+    report = standin_report(archive, lang="ru")
+    delivery.queue(archive, report.id, ["ana@shop.example"])
+    assert delivery.deliver(archive, report.id).deliveries[0].status == "sent"
+    (_, mail), = inbox.messages
+    date = dt.datetime.fromisoformat(report.created).astimezone().strftime("%Y-%m-%d")
+    assert mail["Subject"].startswith(f"Отчёт Shopper Insights {date}: ")
+    assert "88,2\u00a0%" in mail["Subject"]
+    text = mail.get_body(("plain",)).get_content()
+    assert "Покупатели: 1\u00a0296" in text and "PDF" in text and "Data version" not in text
 
 
 def test_a_report_without_pdf_is_mailed_as_html_only(archive, server, inbox):

@@ -51,7 +51,15 @@ def test_compiled_catalogs_match_their_po_files():
         assert mo.is_file(), f"{mo} is missing: run `python -m dashboard.i18n`"
         with mo.open("rb") as handle:
             compiled = gettext.GNUTranslations(handle)._catalog
-        expected = {m.id: m.string for m in _catalog(po.parent.parent.name) if m.id and m.string and not m.fuzzy}
+        expected = {}
+        for m in _catalog(po.parent.parent.name):
+            if not m.id or m.fuzzy:
+                continue
+            if m.pluralizable:   # the .mo keeps one entry per form: (msgid, index)
+                if all(m.string):
+                    expected.update({(m.id[0], i): s for i, s in enumerate(m.string)})
+            elif m.string:
+                expected[m.id] = m.string
         found = {k: v for k, v in compiled.items() if k}
         assert found == expected, f"{mo} differs from {po}: run `python -m dashboard.i18n`"
     assert {p.parent.parent.name for p in i18n.po_files()} == set(i18n.LANGS) - {"en"}

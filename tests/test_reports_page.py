@@ -143,7 +143,7 @@ def test_an_admin_sees_every_report_the_delivery_errors_and_the_build_controls(a
     assert all(m.id in shown for m in reports.values())
     assert "Build now" in shown and page.STATUS in shown and "No report built from here yet" in shown
     assert "bob@shop.example" in shown and "ConnectionRefusedError: [Errno 111] refused" in shown
-    assert "Abandonment rate: 88.2%" in shown and "Declined share: 38.1%" in shown and "Customers: 1,296" in shown
+    assert "Abandonment rate: 88.2%" in shown and "Activity declined: 38.1%" in shown and "Customers: 1,296" in shown
     assert "0 7 * * 1" in shown and "ana@shop.example" in shown      # the schedule card
     assert f"/reports/{reports['analyst'].id}/pdf" in shown
 

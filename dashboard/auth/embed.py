@@ -34,6 +34,7 @@ from itsdangerous import BadData, BadPayload, BadSignature, TimestampSigner, URL
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from dashboard.auth.identity import Identity, Role, Scope, parse_scope
+from dashboard.language import N_, _, current_lang
 
 SALT = "shopper-insights-embed"   # keeps these signatures apart from the session cookie's
 HEADER = "X-Embed-Token"
@@ -48,10 +49,11 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")
 _PAGE = re.compile(r"^/(?!/)[A-Za-z0-9._~/-]*$")
 EMBEDDABLE = (Role.VIEWER, Role.ANALYST)
 
-ALTERED = ("This embedded view's link is not valid: it was changed, cut short or signed with "
-           "another key. Reload the portal page to get a new one.")
-MALFORMED = ("This embedded view's link is not valid: it is not a Shopper Insights link. "
-             "Reload the portal page to get a new one.")
+# the refusals are msgids: the frame's page (and the gate's 401) show them translated
+ALTERED = N_("This embedded view's link is not valid: it was changed, cut short or signed with "
+             "another key. Reload the portal page to get a new one.")
+MALFORMED = N_("This embedded view's link is not valid: it is not a Shopper Insights link. "
+               "Reload the portal page to get a new one.")
 
 
 class EmbedTokenError(ValueError):
@@ -143,8 +145,8 @@ def read_claims(secret: str, token: str, now: float | None = None) -> EmbedClaim
         raise EmbedTokenError(ALTERED, "altered") from None
     claims = _claims(payload, int(signed.timestamp()))
     if (time.time() if now is None else now) >= claims.expires_at:
-        raise EmbedTokenError(f"This embedded view's link expired at {_utc(claims.expires_at)}; "
-                              "reload the portal page to get a new one.", "expired")
+        raise EmbedTokenError(_("This embedded view's link expired at {time}; reload the portal page to get a "
+                                "new one.").format(time=_utc(claims.expires_at)), "expired")
     return claims
 
 
@@ -201,10 +203,10 @@ def embed_url(base_url: str, page: str, token: str, query: str = "") -> str:
 
 
 _PAGE_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>Shopper Insights: this view cannot be shown</title>
+<title>{title}</title>
 <style>
 body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212529;
        background: #fff; margin: 0; display: flex; min-height: 100vh; align-items: center;
@@ -214,16 +216,18 @@ main {{ max-width: 36rem; padding: 1.5rem 2rem; border: 1px solid #dee2e6; borde
 h1 {{ font-size: 1.25rem; margin: 0 0 .75rem; }}
 p {{ margin: 0; line-height: 1.5; }}
 </style></head>
-<body><main role="alert"><h1>Shopper Insights: this view cannot be shown</h1>
+<body><main role="alert"><h1>{title}</h1>
 <p class="embed-refusal">{message}</p></main></body></html>
 """
 
 
 def expired_page(message: str) -> Response:
     """A self-contained 401 page for a frame whose token gives no access: the reason in plain
-    words, no data, no script, nothing loaded from elsewhere."""
-    response = Response(_PAGE_HTML.format(message=html.escape(message)), status=401,
-                        mimetype="text/html")
+    words, no data, no script, nothing loaded from elsewhere; in the reader's language
+    (``message`` a msgid, or a text already translated)."""
+    title = html.escape(_("Shopper Insights: this view cannot be shown"))
+    response = Response(_PAGE_HTML.format(lang=current_lang(), title=title, message=html.escape(_(message))),
+                        status=401, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -33,15 +33,17 @@ from dashboard.auth.redirects import sign_in_url
 from dashboard.auth.session import STAMP, from_session, sign_out
 from dashboard.auth.state import AuthState
 from dashboard.inputs import describe
+from dashboard.language import N_, _
 
 log = logging.getLogger(__name__)
 
 # Callback outputs that need more than the viewer role: the component id of one output of
 # each such callback. Admin pages keep their ids under "admin-".
-ROW_OUTPUTS = ("seg-download", "wi-start-msg")
+ROW_OUTPUTS = ("seg-download", "wi-start-msg", "carts-rows-body", "carts-rows-download",
+               "cust-rows-body", "cust-rows-download")
 ADMIN_PREFIX = "admin-"
 ROUTER = "router"   # page_of() for Dash's own page router callback
-UNAUTHENTICATED = "Sign in to use Shopper Insights."
+UNAUTHENTICATED = N_("Sign in to use Shopper Insights.")
 
 
 def _public(path: str, prefix: str) -> bool:
@@ -86,8 +88,9 @@ def _is_dash_request(path: str, prefix: str) -> bool:
 
 
 def _deny(status: int, message: str, prefix: str) -> Response:
+    """401/403 with ``message`` (a msgid, or a text already translated) in the reader's language."""
     if _is_dash_request(request.path, prefix) or request.method != "GET":
-        response = jsonify(message=message)
+        response = jsonify(message=_(message))
         response.status_code = status
         return response
     from dashboard.auth.login import message_page
@@ -130,7 +133,7 @@ def _from_token(state: AuthState, token: str, prefix: str) -> Identity:
     page = prefix.rstrip("/") + claims.page
     asked = _router_pathnames() if dash_request else [request.path]
     if any(path.rstrip("/") != page.rstrip("/") for path in asked):
-        message = f"This embedded link opens {claims.page} only."
+        message = _("This embedded link opens {page} only.").format(page=claims.page)
         raise Refused(_deny(403, message, prefix) if dash_request else embed.expired_page(message))
     if not dash_request:
         state.audit.record("embed-token", claims.identity.name, ip=request.remote_addr, page=claims.page,
@@ -165,8 +168,8 @@ def _from_proxy(state: AuthState, prefix: str) -> Identity | None:
     groups = [part.strip() for part in request.headers.get(config.proxy_groups_header, "").split(",") if part.strip()]
     mapped = role_from_groups(config, groups)
     if mapped is None:
-        raise Refused(_deny(403, f"Your account {name} has no role in Shopper Insights: ask an administrator "
-                                 "to add you to one of its groups.", prefix))
+        raise Refused(_deny(403, _("Your account {name} has no role in Shopper Insights: ask an administrator "
+                                   "to add you to one of its groups.").format(name=name), prefix))
     return Identity(name, mapped[0], mapped[1], source="proxy")
 
 
@@ -214,11 +217,11 @@ def install(server: Flask, state: AuthState, prefix: str, update_path: str,
             # an embed link drives its own page's callbacks only (the router's pathname was
             # checked with the token)
             if embedded is not None and output is not None and page_of(output) not in (ROUTER, embedded):
-                return _deny(403, f"This embedded link opens {embedded} only.", prefix)
+                return _deny(403, _("This embedded link opens {page} only.").format(page=embedded), prefix)
         return None
 
 
 def _refusal(needed: Capability) -> str:
     if needed is Capability.ADMIN:
-        return "Only administrators can do this."
-    return "Customer- and session-level rows need the analyst role; your role shows aggregates only."
+        return N_("Only administrators can do this.")
+    return N_("Customer- and session-level rows need the analyst role; your role shows aggregates only.")

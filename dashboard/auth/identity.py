@@ -20,6 +20,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboard.language import _
 from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
 
 
@@ -32,7 +33,8 @@ class Role(enum.IntEnum):
     def parse(cls, value: Any) -> Role:
         if isinstance(value, str) and value.strip().upper() in cls.__members__:
             return cls[value.strip().upper()]
-        raise ValueError(f"a role is one of {', '.join(ROLE_NAMES)}, got {value!r}")
+        raise ValueError(_("a role is one of {roles}, got {value}").format(roles=", ".join(ROLE_NAMES),
+                                                                           value=repr(value)))
 
     @property
     def label(self) -> str:
@@ -57,7 +59,7 @@ def _yes_no(value: str) -> bool:
         return True
     if lowered in ("no", "false", "0", "нет"):
         return False
-    raise ValueError(f"marketing_consent is yes or no, got {value!r}")
+    raise ValueError(_("marketing_consent is yes or no, got {value}").format(value=repr(value)))
 
 
 def _one_of(column: str, allowed: tuple) -> Any:
@@ -66,7 +68,8 @@ def _one_of(column: str, allowed: tuple) -> Any:
     def parse(value: str) -> Any:
         found = by_text.get(value.strip().lower())
         if found is None:
-            raise ValueError(f"{column} is one of {', '.join(str(v) for v in allowed)}, got {value!r}")
+            raise ValueError(_("{column} is one of {values}, got {value}").format(
+                column=column, values=", ".join(str(v) for v in allowed), value=repr(value)))
         return found
 
     return parse
@@ -129,16 +132,17 @@ def parse_scope(items: list[str] | tuple[str, ...]) -> Scope:
     found: dict[str, set] = {}
     for item in items:
         if not isinstance(item, str) or "=" not in item:
-            raise ValueError(f"a scope is COLUMN=VALUE[,VALUE...], got {item!r}")
-        column, _, raw = item.partition("=")
+            raise ValueError(_("a scope is COLUMN=VALUE[,VALUE...], got {item}").format(item=repr(item)))
+        column, _equals, raw = item.partition("=")
         column = column.strip()
         if column not in SCOPE_COLUMNS:
-            raise ValueError(f"a scope column is one of {', '.join(SCOPE_COLUMNS)}, got {column!r}")
+            raise ValueError(_("a scope column is one of {columns}, got {column}").format(
+                columns=", ".join(SCOPE_COLUMNS), column=repr(column)))
         parse = SCOPE_COLUMNS[column][1]
         # category labels hold no commas, so a comma always separates values
         values = [parse(v) for v in raw.split(",") if v.strip()]
         if not values:
-            raise ValueError(f"scope {item!r} names no value")
+            raise ValueError(_("scope {item} names no value").format(item=repr(item)))
         found.setdefault(column, set()).update(values)
     return Scope(tuple(sorted((c, tuple(sorted(v, key=str))) for c, v in found.items())))
 

@@ -4,6 +4,12 @@ The pages are plain HTML (no Dash): they must work before the user may load the 
 they hold nothing but a form. Every form carries a CSRF token kept in the session; the
 cookie is HttpOnly, SameSite=Lax, and Secure when the request came over HTTPS
 (``COOKIE_SECURE=auto``) or always (``1``).
+
+The pages answer in the reader's language (:mod:`dashboard.language`). A page sent here by
+the gate carries the language in ``next`` (``/login?next=/carts%3Flang%3Dru``): that one
+counts like a ``?lang=`` of the login page itself, and a ``?lang=`` given to the login page
+is kept in its form and added to where the sign-in goes next, so the choice survives the
+round trip.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, Response, g, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
@@ -23,6 +30,7 @@ from dashboard.auth.session import sign_in, sign_out
 from dashboard.auth.state import AuthState
 from dashboard.cache import build_lock, cache
 from dashboard.inputs import describe
+from dashboard.language import N_, _, current_lang, explicit_lang, ngettext, using_lang, valid
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +119,7 @@ def _clear(key: str) -> None:
 # --- pages ---------------------------------------------------------------------------------
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · Shopper Insights</title>
 <style>
 body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue","Noto Sans","Liberation Sans",Arial,sans-serif;
@@ -134,43 +142,67 @@ p{{margin:0 0 1rem}} form p:last-of-type{{margin-bottom:0}} p+.button{{margin-to
 
 
 def page(title: str, body: str, status: int = 200) -> Response:
-    return Response(_PAGE.format(title=escape(title), body=body), status, mimetype="text/html",
+    """A page in the reader's language: ``title`` and ``body`` are translated already."""
+    return Response(_PAGE.format(lang=current_lang(), title=escape(title), body=body), status, mimetype="text/html",
                     headers={"Cache-Control": "no-store"})
 
 
+def _with_lang(path: str) -> str:
+    """``path`` with the ``?lang=`` the address asked for, so the next page answers in it too."""
+    lang = explicit_lang()
+    if not lang:
+        return path
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qs(parts.query, keep_blank_values=True).items() if k != "lang"]
+    pairs = [(k, v) for k, values in query for v in values] + [("lang", lang)]
+    return urlunsplit(("", "", parts.path, urlencode(pairs, safe=",/"), parts.fragment))
+
+
 def message_page(message: str, status: int, prefix: str) -> Response:
-    body = f'<p>{escape(message)}</p><a class="button" href="{escape(prefix)}login">Sign in</a>'
+    """``message`` (a msgid, or a text already translated) with a link to sign in."""
+    body = (f'<p>{escape(_(message))}</p>'
+            f'<a class="button" href="{escape(_with_lang(prefix + "login"))}">{escape(_("Sign in"))}</a>')
     return page("Shopper Insights", body, status)
 
 
 def _login_form(state: AuthState, prefix: str, next_path: str, error: str = "", status: int = 200,
                 name: str = "") -> Response:
     mode = state.config.mode
+    title = _("Sign in")
     if mode == "oidc":
-        body = (f'<p>Sign in with your company account.</p><a class="button" '
-                f'href="{escape(sign_in_url(prefix, next_path, "oidc"))}">Continue to sign-in</a>')
-        return page("Sign in", body, status)
+        body = (f'<p>{escape(_("Sign in with your company account."))}</p><a class="button" '
+                f'href="{escape(sign_in_url(prefix, next_path, "oidc"))}">{escape(_("Continue to sign-in"))}</a>')
+        return page(title, body, status)
     if mode != "local":
-        text = ("This dashboard is signed in through the company portal: open it from there."
-                if mode == "proxy" else "This dashboard needs no sign-in.")
-        return page("Sign in", f'<p>{escape(text)}</p><a class="button" href="{escape(prefix)}">Open the dashboard</a>')
-    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
-    body = (f'{alert}<form method="post" action="{escape(prefix)}login">'
+        text = (_("This dashboard is signed in through the company portal: open it from there.")
+                if mode == "proxy" else _("This dashboard needs no sign-in."))
+        return page(title, f'<p>{escape(text)}</p><a class="button" href="{escape(_with_lang(prefix))}">'
+                           f'{escape(_("Open the dashboard"))}</a>')
+    alert = f'<p class="error" role="alert">{escape(_(error))}</p>' if error else ""
+    body = (f'{alert}<form method="post" action="{escape(_with_lang(prefix + "login"))}">'
             f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
             f'<input type="hidden" name="next" value="{escape(next_path)}">'
-            '<label for="username">User name</label>'
+            f'<label for="username">{escape(_("User name"))}</label>'
             f'<input id="username" name="username" value="{escape(name)}" autocomplete="username" required'
             f'{"" if name else " autofocus"}>'
-            '<label for="password">Password</label>'
+            f'<label for="password">{escape(_("Password"))}</label>'
             '<input id="password" name="password" type="password" autocomplete="current-password" required'
             f'{" autofocus" if name else ""}>'
-            '<button type="submit">Sign in</button></form>')
-    return page("Sign in", body, status)
+            f'<button type="submit">{escape(title)}</button></form>')
+    return page(title, body, status)
 
 
-def _minutes(seconds: int) -> str:
+def _too_many(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return ngettext("Too many failed sign-ins. Try again in {n} minute.",
+                    "Too many failed sign-ins. Try again in {n} minutes.", minutes).format(n=minutes)
+
+
+def _lang_of(next_path: str) -> str:
+    """The language of the sign-in pages: ``?lang=`` of this address, else that of the page the
+    reader was on (in ``next``), else the request's (header, Accept-Language, default)."""
+    asked = parse_qs(urlsplit(next_path).query).get("lang", [None])[0]
+    return explicit_lang() or valid(asked) or current_lang()
 
 
 def install(server: Flask, state: AuthState, prefix: str) -> None:
@@ -179,14 +211,19 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
     @server.route(f"{prefix}login", methods=["GET", "POST"])
     def login() -> Response:
         next_path = safe_next(request.values.get("next"), prefix)
+        with using_lang(_lang_of(next_path)):
+            return _answer(next_path)
+
+    def _answer(next_path: str) -> Response:
+        """The login form, or the sign-in it posts (in the reader's language)."""
         if request.method in ("GET", "HEAD") or state.config.mode != "local":
             return _login_form(state, prefix, next_path)
         if not _csrf_ok():
-            return _login_form(state, prefix, next_path, "The form expired; please sign in again.", 400)
+            return _login_form(state, prefix, next_path, N_("The form expired; please sign in again."), 400)
         name = describe(request.form.get("username", ""), 64).strip()
         password = request.form.get("password", "")
         if not name or not password or len(password) > MAX_FIELD:
-            return _login_form(state, prefix, next_path, "Enter your user name and password.", 400)
+            return _login_form(state, prefix, next_path, N_("Enter your user name and password."), 400)
         key = _throttle_key(name, request.remote_addr or "")
         # Counted before the (slow) password check, under a lock: guesses sent in parallel
         # see each other's count; a successful sign-in forgives its own.
@@ -196,28 +233,29 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
                 _fail(key, state)
         if wait:
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="throttled")
-            return _login_form(state, prefix, next_path,
-                               f"Too many failed sign-ins. Try again in {_minutes(wait)}.", 429, name)
+            return _login_form(state, prefix, next_path, _too_many(wait), 429, name)
         user = state.users.verify(name, password)
         if user is None:
             state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="wrong name or password")
-            return _login_form(state, prefix, next_path, "Wrong user name or password.", 401, name)
+            return _login_form(state, prefix, next_path, N_("Wrong user name or password."), 401, name)
         _clear(key)
         sign_in(user.identity(), stamp=state.users.credential_stamp(user.name))
         state.audit.record("sign-in", user.name, ip=request.remote_addr, source="local")
-        return redirect(next_path)
+        return redirect(_with_lang(next_path))
 
     @server.route(f"{prefix}logout", methods=["GET", "POST"])
     def logout() -> Response:
         if request.method in ("GET", "HEAD"):   # a link must not sign anyone out (no CSRF on GET)
-            body = (f'<form method="post" action="{escape(prefix)}logout">'
+            body = (f'<form method="post" action="{escape(_with_lang(prefix + "logout"))}">'
                     f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}">'
-                    '<p>Sign out of Shopper Insights?</p><button type="submit">Sign out</button></form>')
-            return page("Sign out", body)
+                    f'<p>{escape(_("Sign out of Shopper Insights?"))}</p>'
+                    f'<button type="submit">{escape(_("Sign out"))}</button></form>')
+            return page(_("Sign out"), body)
         if not _csrf_ok():
-            return page("Sign out", "<p>The form expired; please try again.</p>", 400)
+            return page(_("Sign out"), f'<p>{escape(_("The form expired; please try again."))}</p>', 400)
         identity = g.get("identity")
         name = identity.name if identity is not None else session.get("identity", {}).get("name")
         sign_out(lifetime=state.config.session_lifetime)
         state.audit.record("sign-out", name, ip=request.remote_addr)
-        return page("Signed out", f'<p>You are signed out.</p><a class="button" href="{escape(prefix)}login">Sign in again</a>')
+        return page(_("Signed out"), f'<p>{escape(_("You are signed out."))}</p><a class="button" '
+                                     f'href="{escape(_with_lang(prefix + "login"))}">{escape(_("Sign in again"))}</a>')

@@ -28,20 +28,30 @@ from dataclasses import replace
 
 import ibis
 
+from dashboard import terms
 from dashboard.auth.identity import Capability, Scope
 from dashboard.auth.session import current
 from dashboard.filters import CartFilters, CustomerFilters
+from dashboard.language import N_, _
 from etl.schema import (CUSTOMER_CONTRIBUTIONS, CUSTOMER_SCORES, CUSTOMERS, REJECTED_ROWS, SEGMENTS,
                         SESSION_SCORES, SESSIONS)
 
-SUBJECT_NAMES = {"carts": "cart sessions", "customers": "customers"}
-ROWS_NOTE = "Customer-level rows need the analyst role."
-START_NOTE = "Starting from a real customer or session needs the analyst role."
-RAW_CELLS_NOTE = "The raw cells of rejected rows need the analyst role."
+# The refusals are msgids (marked, translated where they are raised: a Forbidden's message
+# is in the reader's language; the page's alert passes it through _() again, harmlessly).
+ROWS_NOTE = N_("Customer-level rows need the analyst role.")
+START_NOTE = N_("Starting from a real customer or session needs the analyst role.")
+RAW_CELLS_NOTE = N_("The raw cells of rejected rows need the analyst role.")
+# what a scope that cannot limit a subject does to it, by subject
+HIDDEN = {
+    "carts": N_("Your access is limited to {scope}; cart sessions cannot be limited that way, so they are not shown."),
+    "customers": N_("Your access is limited to {scope}; customers cannot be limited that way, so they are not "
+                    "shown."),
+}
 
 
 class Forbidden(Exception):
-    """The current identity may not read this; ``message`` says why, in words for the page."""
+    """The current identity may not read this; ``message`` says why, in words for the page
+    (in the reader's language)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -49,8 +59,8 @@ class Forbidden(Exception):
 
 
 def hidden_message(scope: Scope, subject: str) -> str:
-    return (f"Your access is limited to {scope.label()}; {SUBJECT_NAMES[subject]} cannot be limited "
-            "that way, so they are not shown.")
+    template = HIDDEN[subject]
+    return _(template).format(scope=_scope_words(scope))
 
 
 def shows(subject: str) -> bool:
@@ -78,7 +88,7 @@ def can_read_rows() -> bool:
 def require_rows(message: str = ROWS_NOTE) -> None:
     """Customer ids, session ids, raw cells and exports: analysts and admins only."""
     if not can_read_rows():
-        raise Forbidden(message)
+        raise Forbidden(_(message))
 
 
 def cart_segments() -> tuple | None:
@@ -100,24 +110,32 @@ def allowed_values(column: str, every: tuple | list) -> list:
 # --- filters a request asks for, intersected with the scope --------------------------------
 
 
-def _outside(kept: tuple, asked: tuple, key: str, scope: Scope, problems: list[str]) -> None:
+def _outside(kept: tuple, asked: tuple, column: str, scope: Scope, problems: list[str]) -> None:
     dropped = [v for v in asked if v not in kept]
     if dropped:
-        problems.append(f"Ignored {key} {', '.join(_text(v) for v in dropped)}: your access is limited to "
-                        f"{scope.label()}.")
+        problems.append(_("Ignored {filter} {values}: your access is limited to {scope}.").format(
+            filter=terms.label(column, _).lower(), values=", ".join(_value(column, v) for v in dropped),
+            scope=_scope_words(scope)))
 
 
-def _text(value) -> str:
-    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+def _value(column: str, value) -> str:
+    """A scope value in a sentence ("customer type 3", "service tier premium")."""
+    return str(value) if column == "customer_segment" else terms.value(column, value, _)
 
 
-def _within(asked: tuple, allowed: tuple | None, key: str, scope: Scope, problems: list[str]) -> tuple:
+def _scope_words(scope: Scope) -> str:
+    """The scope in the reader's words, as the refusals quote it ("Customer type: 2")."""
+    return "; ".join(f"{terms.label(column, _)}: {', '.join(_value(column, v) for v in values)}"
+                     for column, values in scope.columns)
+
+
+def _within(asked: tuple, allowed: tuple | None, column: str, scope: Scope, problems: list[str]) -> tuple:
     """``asked`` (empty: everything) inside ``allowed`` (None: no limit). An intersection that
     comes out empty becomes the allowed values themselves, never an empty "everything"."""
     if allowed is None or not asked:
         return asked
     kept = tuple(v for v in asked if v in allowed)
-    _outside(kept, asked, key, scope, problems)
+    _outside(kept, asked, column, scope, problems)
     return kept or tuple(sorted(allowed, key=str))
 
 
@@ -128,7 +146,7 @@ def clamp_cart_filters(filters: CartFilters, problems: list[str]) -> CartFilters
         return filters
     require_subject("carts")
     return replace(filters, segments=_within(filters.segments, scope.values("customer_segment"),
-                                             "customer type", scope, problems))
+                                             "customer_segment", scope, problems))
 
 
 def clamp_customer_filters(filters: CustomerFilters, problems: list[str]) -> CustomerFilters:
@@ -139,11 +157,11 @@ def clamp_customer_filters(filters: CustomerFilters, problems: list[str]) -> Cus
     require_subject("customers")
     consent, allowed = filters.consent, scope.values("marketing_consent")
     if consent is not None and allowed is not None and consent not in allowed:
-        _outside((), (consent,), "marketing consent", scope, problems)
+        _outside((), (consent,), "marketing_consent", scope, problems)
         consent = allowed[0] if len(allowed) == 1 else None
     return replace(filters, consent=consent,
-                   tiers=_within(filters.tiers, scope.values("service_tier"), "service tier", scope, problems),
-                   categories=_within(filters.categories, scope.values("top_category"), "category", scope,
+                   tiers=_within(filters.tiers, scope.values("service_tier"), "service_tier", scope, problems),
+                   categories=_within(filters.categories, scope.values("top_category"), "top_category", scope,
                                       problems))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard.auth.identity import Identity, Role, Scope, parse_scope
+from dashboard.language import _
 
 VERSION = 1
 NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -79,13 +80,13 @@ class User:
 def check_name(name: Any) -> str:
     """``name`` when it is a valid user name, else :class:`UserError`."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise UserError("a user name is 1 to 64 characters: ASCII letters, digits, '.', '_', '@' or '-'")
+        raise UserError(_("a user name is 1 to 64 characters: ASCII letters, digits, '.', '_', '@' or '-'"))
     return name
 
 
 def check_password(password: Any) -> str:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise UserError(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise UserError(_("a password is {low} to {high} characters").format(low=MIN_PASSWORD, high=MAX_PASSWORD))
     return password
 
 
@@ -221,10 +222,11 @@ class UserStore:
 
         def change(records: dict[str, _Record]) -> User:
             if name in records:
-                raise UserExists(f"user {name!r} already exists")
+                raise UserExists(_("user {name} already exists").format(name=repr(name)))
             similar = next((other for other in records if other.lower() == name.lower()), None)
             if similar:   # two accounts told apart only by case are a trap for admins
-                raise UserExists(f"user {similar!r} already exists (names differing only in case are refused)")
+                raise UserExists(_("user {name} already exists (names differing only in case are refused)")
+                                 .format(name=repr(similar)))
             now = _now()
             records[name] = _Record(User(name, role, scope, now, now), hashed)
             return records[name].user
@@ -262,7 +264,8 @@ class UserStore:
     @staticmethod
     def _known(records: dict[str, _Record], name: str) -> str:
         if not isinstance(name, str) or name not in records:
-            raise NoSuchUser(f"no user {name!r}" if isinstance(name, str) and len(name) <= 64 else "no such user")
+            raise NoSuchUser(_("no user {name}").format(name=repr(name)) if isinstance(name, str) and len(name) <= 64
+                             else _("no such user"))
         return name
 
     @contextlib.contextmanager

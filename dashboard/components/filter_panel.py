@@ -1,12 +1,15 @@
-"""Labelled, keyboard-reachable filter controls and the chips that clear active filters."""
+"""Labelled, keyboard-reachable filter controls and the chips that clear active filters.
+Callers pass labels already translated; the texts of this module are translated here."""
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.auth.session import current
+from dashboard.language import N_, _
+from dashboard.language import number as shown_number
 
-YES_NO_ALL = [{"label": "All", "value": "all"}, {"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}]
+YES_NO_ALL = (("all", N_("All")), ("yes", N_("Yes")), ("no", N_("No")))
 
 
 def labelled(text: str, control, control_id: str, hint: str | None = None) -> html.Div:
@@ -23,7 +26,8 @@ def checklist(control_id: str, text: str, options: list[dict], value: list) -> h
 
 def yes_no(control_id: str, text: str, value: bool | None) -> html.Div:
     current = "all" if value is None else ("yes" if value else "no")
-    return labelled(text, dbc.RadioItems(id=control_id, options=YES_NO_ALL, value=current, inline=True),
+    options = [{"label": _(label), "value": key} for key, label in YES_NO_ALL]
+    return labelled(text, dbc.RadioItems(id=control_id, options=options, value=current, inline=True),
                     control_id)
 
 
@@ -43,21 +47,22 @@ def range_slider(control_id: str, text: str, low: float, high: float, step: floa
 
 
 def _short(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    decimals = 0 if float(value).is_integer() else min(3, len(f"{value:g}".partition(".")[2]))
+    return shown_number(value, decimals)
 
 
 def chips(prefix: str, active: list[tuple[str, str]]) -> list:
     """One button per active filter ("× text") plus "Clear all"; pattern ids ``{prefix}-clear``."""
     if not active:
         # "everything" would overstate it for a user whose access is limited (the locked chip above)
-        text = ("No filters: showing everything." if current().scope.unrestricted
-                else "No filters: showing every row your access includes.")
+        text = (_("No filters: showing everything.") if current().scope.unrestricted
+                else _("No filters: showing every row your access includes."))
         return [html.Span(text, className="text-secondary small")]
     buttons = [dbc.Button(["✕ ", text], id={"type": f"{prefix}-clear", "key": key}, size="sm",
                           color="secondary", outline=True, className="me-2 mb-2 chip",
-                          title=f"Clear this filter: {text}")
+                          title=_("Clear this filter: {filter}").format(filter=text))
                for key, text in active]
     if len(active) > 1:
-        buttons.append(dbc.Button("Clear all", id={"type": f"{prefix}-clear", "key": "__all__"}, size="sm",
+        buttons.append(dbc.Button(_("Clear all"), id={"type": f"{prefix}-clear", "key": "__all__"}, size="sm",
                                   color="link", className="mb-2 chip-all"))
     return buttons

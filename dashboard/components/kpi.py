@@ -1,10 +1,14 @@
-"""KPI cards: the value for the current filters and its change against the unfiltered base."""
+"""KPI cards: the value for the current filters and its change against the unfiltered base,
+numbers in the reader's locale. Callers pass titles and notes already translated."""
 from __future__ import annotations
 
 import math
 
 import dash_bootstrap_components as dbc
 from dash import html
+
+from dashboard import i18n
+from dashboard.language import _, current_lang, money, number, percent, points
 
 
 def _missing(value) -> bool:
@@ -13,14 +17,21 @@ def _missing(value) -> bool:
 
 def format_value(value, kind: str) -> str:
     if _missing(value):
-        return "–"
+        return i18n.MISSING
     if kind == "count":
-        return f"{int(value):,}"
+        return number(int(value))
     if kind == "rate":
-        return f"{value:.1%}"
+        return percent(value)
     if kind == "money":
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+        return money(value, 0)
+    return number(value, 2)
+
+
+def _same(value, base, kind: str) -> bool:
+    """No change worth a sign: under 0.05 points for a rate, 0.05 % for a number."""
+    if kind == "rate":
+        return abs(value - base) * 100 < 0.05
+    return bool(base) and abs(value / base - 1) < 0.0005
 
 
 def delta_text(value, base, kind: str) -> str:
@@ -28,14 +39,16 @@ def delta_text(value, base, kind: str) -> str:
     if _missing(value) or _missing(base):
         return ""
     if kind == "count":
-        return f"{value / base:.0%} of all {int(base):,}" if base else ""
-    if kind == "rate":
-        points = (value - base) * 100
-        return "same as all" if abs(points) < 0.05 else f"{points:+.1f} pp vs all ({base:.1%})"
-    if not base:
+        return _("{share} of all {total}").format(share=percent(value / base, 0), total=number(int(base))) \
+            if base else ""
+    if kind != "rate" and not base:
         return ""
-    change = value / base - 1
-    return "same as all" if abs(change) < 0.0005 else f"{change:+.1%} vs all ({format_value(base, kind)})"
+    if _same(value, base, kind):
+        return _("same as all")
+    if kind == "rate":
+        return _("{change} pp vs all ({base})").format(change=points(value - base), base=percent(base))
+    return _("{change} vs all ({base})").format(
+        change=i18n.format_signed_percent(value / base - 1, current_lang()), base=format_value(base, kind))
 
 
 def kpi_card(title: str, value, base, kind: str, *, worse_when: str | None = None,
@@ -43,7 +56,7 @@ def kpi_card(title: str, value, base, kind: str, *, worse_when: str | None = Non
     """``worse_when`` = "up" or "down" marks the change with an arrow and a colour-blind-safe tone."""
     delta = delta_text(value, base, kind)
     tone = ""
-    if worse_when and delta and delta != "same as all" and kind != "count":
+    if worse_when and delta and kind != "count" and not _same(value, base, kind):
         higher = value > base
         tone = "delta-worse" if higher == (worse_when == "up") else "delta-better"
         delta = ("▲ " if higher else "▼ ") + delta
@@ -55,16 +68,17 @@ def kpi_card(title: str, value, base, kind: str, *, worse_when: str | None = Non
     card = dbc.Card(dbc.CardBody(body), className="kpi-card h-100")
     if card_id:
         card.id = card_id
+    # two cards a row on phones, three on tablets, all in one row from xl up
     return dbc.Col(card, xs=6, md=4, xl=True, className="mb-3")
 
 
 def cart_kpi_cards(now: dict, base: dict) -> list[dbc.Col]:
     """The cart KPIs (from ``queries.cart_kpis``), one definition for the Overview and Carts pages."""
     return [
-        kpi_card("Sessions", now["sessions"], base["sessions"], "count"),
-        kpi_card("Abandonment rate", now["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
-        kpi_card("Conversion rate", now["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
-        kpi_card("Items per cart", now["items_per_cart"], base["items_per_cart"], "number"),
-        kpi_card("Checkout initiated → confirmed", now["checkout_completion"], base["checkout_completion"],
-                 "rate", worse_when="down", note="confirmed ÷ initiated"),
+        kpi_card(_("Sessions"), now["sessions"], base["sessions"], "count"),
+        kpi_card(_("Abandonment rate"), now["abandonment_rate"], base["abandonment_rate"], "rate", worse_when="up"),
+        kpi_card(_("Conversion rate"), now["conversion_rate"], base["conversion_rate"], "rate", worse_when="down"),
+        kpi_card(_("Items per cart"), now["items_per_cart"], base["items_per_cart"], "number"),
+        kpi_card(_("Checkout initiated → confirmed"), now["checkout_completion"], base["checkout_completion"],
+                 "rate", worse_when="down", note=_("confirmed ÷ initiated")),
     ]

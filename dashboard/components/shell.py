@@ -13,8 +13,13 @@ from dash import dcc, html
 
 from dashboard.auth.identity import Capability, Identity, Role
 from dashboard.auth.session import current
+from dashboard import terms
 from dashboard.auth.state import NotInstalled, stores
-from dashboard.language import LANGS, NAMES, _, current_lang, explicit_lang
+from dashboard.language import LANGS, N_, NAMES, _, current_lang, explicit_lang
+
+
+# the role names, shown in the open-access banner (and the admin pages)
+ROLE_NAMES = (N_("viewer"), N_("analyst"), N_("admin"))
 
 
 def _visible(page: dict, identity: Identity) -> bool:
@@ -57,7 +62,7 @@ def navbar(identity: Identity) -> dbc.Navbar:
     links.append(language_switcher())
     if identity.source in ("local", "oidc"):
         links.append(dbc.NavItem(dbc.NavLink(_("Sign out ({name})").format(name=identity.name),
-                                             href=dash.get_relative_path("/logout"),
+                                             href=_href({"relative_path": dash.get_relative_path("/logout")}),
                                              external_link=True, className="nav-signout")))
     return dbc.Navbar(dbc.Container([
         dbc.NavbarBrand("Shopper Insights", href=dash.get_relative_path("/")),
@@ -78,11 +83,12 @@ def access_notices(identity: Identity) -> list:
                                    "{role} (AUTH=none with AUTH_ALLOW_ANONYMOUS=1).").format(role=_(identity.role.label)),
                                  color="warning", className="open-access mb-2"))
     if not identity.scope.unrestricted:
+        scope = terms.scope_label(identity.scope.columns, _)
         notices.append(html.Div([
-            dbc.Badge(["🔒 ", identity.scope.label()], color="secondary", pill=True, className="scope-chip",
+            dbc.Badge(["🔒 ", scope], color="secondary", pill=True, className="scope-chip",
                       title=_("Your access is limited to these rows; no filter can widen it.")),
         ], className="scope-notice mb-2",
-            **{"aria-label": _("Your access is limited to {scope}").format(scope=identity.scope.label())}))
+            **{"aria-label": _("Your access is limited to {scope}").format(scope=scope)}))
     return notices
 
 

@@ -11,7 +11,8 @@ from dashboard.bins import Bins
 from dashboard.crossfilter import Ids, Rules, select_range, toggle_range
 from dashboard.filters import (CART_CUBE_RANGES, CART_RANGE_COLUMNS, CartFilters, Range, parse_range,
                                parse_segments, parse_yes_no)
-from etl.schema import label
+from dashboard import terms
+from dashboard.language import _
 
 IDS = Ids("carts")
 
@@ -30,7 +31,7 @@ def slider_value(filters: CartFilters, column: str, bins: Bins) -> list[int]:
 
 
 def _slider_range(value, column: str, bins: Bins, problems: list[str]) -> Range | None:
-    rng = parse_range(value, label(column), problems)
+    rng = parse_range(value, terms.label(column, _), problems)
     if rng is None:
         return None
     first = max(0, min(bins.last, int(rng.lo or 0)))

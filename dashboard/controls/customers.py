@@ -12,7 +12,8 @@ from dashboard.bins import CustomerBins
 from dashboard.crossfilter import Ids, Rules, select_range, toggle_range
 from dashboard.filters import (CATEGORY_SLUGS, CUSTOMER_RANGE_COLUMNS, TIER_KEYS, CustomerFilters, Range,
                                parse_choices, parse_range, parse_yes_no)
-from etl.schema import label
+from dashboard import terms
+from dashboard.language import _
 
 IDS = Ids("cust")
 SLIDERS = ("promo_share", "tenure_days", "profit")
@@ -32,7 +33,7 @@ def slider_bounds(bins: CustomerBins) -> tuple[float, float, float]:
 
 
 def slider_value(filters: CustomerFilters, column: str, bins: CustomerBins) -> list[float]:
-    low, high, _ = slider_bounds(bins)
+    low, high, _step = slider_bounds(bins)
     rng = filters.range(column)
     if rng is None:
         return [low, high]
@@ -40,8 +41,8 @@ def slider_value(filters: CustomerFilters, column: str, bins: CustomerBins) -> l
 
 
 def _slider_range(value, column: str, bins: CustomerBins, problems: list[str]) -> Range | None:
-    low, high, _ = slider_bounds(bins)
-    rng = parse_range(value, label(column), problems)
+    low, high, _step = slider_bounds(bins)
+    rng = parse_range(value, terms.label(column, _), problems)
     if rng is None:
         return None
     lo = None if rng.lo is None or rng.lo <= low else rng.lo

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dashboard.figures.style import ACCENT, GOOD, GRID, NEUTRAL, Figure, empty, figure
+from dashboard.language import N_, _, ngettext, number, percent
 
 if TYPE_CHECKING:   # figures stay free of I/O; any object with these fields will do
     from dashboard.reports.history import Snapshot
@@ -20,19 +21,20 @@ if TYPE_CHECKING:   # figures stay free of I/O; any object with these fields wil
 MIN_SNAPSHOTS = 2   # a trend needs two points
 COLUMNS = 3
 ROW_HEIGHT = 200    # px per row of small charts (title, plot, time ticks)
-# KPI name (etl.kpi_snapshot.KPIS) -> (title, kind); kind: rate (a share, shown in %), count, number
+# KPI name (etl.kpi_snapshot.KPIS) -> (title msgid, kind); kind: rate (a share, shown in %), count, number
 LOOK = {
-    "sessions": ("Cart sessions", "count"),
-    "abandonment_rate": ("Abandonment rate", "rate"),
-    "conversion_rate": ("Conversion rate", "rate"),
-    "items_per_cart": ("Items per cart", "number"),
-    "customers": ("Customers", "count"),
-    "declined_share": ("Activity declined", "rate"),
-    "profit_at_risk": ("Profit at risk", "money"),
-    "rows_read": ("Raw rows read", "count"),
-    "rows_rejected": ("Raw rows rejected", "count"),
+    "sessions": (N_("Cart sessions"), "count"),
+    "abandonment_rate": (N_("Abandonment rate"), "rate"),
+    "conversion_rate": (N_("Conversion rate"), "rate"),
+    "items_per_cart": (N_("Items per cart"), "number"),
+    "customers": (N_("Customers"), "count"),
+    "declined_share": (N_("Activity declined"), "rate"),
+    "profit_at_risk": (N_("Profit at risk"), "money"),
+    "rows_read": (N_("Raw rows read"), "count"),
+    "rows_rejected": (N_("Raw rows rejected"), "count"),
 }
-SOURCES = {"etl": ("data refresh (ETL run)", "circle", GOOD), "report": ("report", "diamond", ACCENT)}
+# source -> (name msgid, marker, colour)
+SOURCES = {"etl": (N_("data refresh (ETL run)"), "circle", GOOD), "report": (N_("report"), "diamond", ACCENT)}
 _HOVER = {"rate": ".2%", "count": ",.0f", "money": ",.0f", "number": ",.2f"}
 _TICKS = {"rate": ".1~%", "count": ",", "money": ","}
 # the least span of a y axis: 2 points for a rate (noise is not drawn as a trend), 4 % of the
@@ -41,25 +43,35 @@ _MIN_SPAN = {"rate": 0.02, "count": 4.0}
 
 
 def look(kpi: str) -> tuple[str, str]:
-    """(title, kind) of ``kpi``; a KPI added to the snapshot later gets a title from its name."""
+    """(title, kind) of ``kpi``, the title in the reader's language; a KPI added to the
+    snapshot later gets a title from its name."""
     if kpi in LOOK:
-        return LOOK[kpi]
+        title, kind = LOOK[kpi]
+        return _(title), kind
     kind = "rate" if kpi.endswith(("_rate", "_share")) else "number"
     return kpi.replace("_", " ").capitalize(), kind
 
 
 def shown(value: float, kind: str) -> str:
     if kind == "rate":
-        return f"{value:.1%}"
+        return percent(value)
     if kind in ("count", "money"):
-        return f"{value:,.0f}"
-    return f"{value:,.2f}"
+        return number(value, 0)
+    return number(value, 2)
 
 
 def waiting_message(count: int) -> str:
     """What to say instead of a trend drawn from fewer than :data:`MIN_SNAPSHOTS` snapshots."""
-    so_far = "no snapshot" if count == 0 else "1 snapshot" if count == 1 else f"{count} snapshots"
-    return f"The trend appears after the next data refresh or report; {so_far} so far."
+    if count == 0:
+        return _("The trend appears after the next data refresh or report; no snapshot so far.")
+    return ngettext("The trend appears after the next data refresh or report; {n} snapshot so far.",
+                    "The trend appears after the next data refresh or report; {n} snapshots so far.",
+                    count).format(n=number(count))
+
+
+def source_name(source: str) -> str:
+    """A snapshot's source (etl, report) in the reader's language."""
+    return _(SOURCES[source][0]) if source in SOURCES else source
 
 
 def _utc(snapshot: Snapshot) -> str:
@@ -118,7 +130,7 @@ def kpi_history(snapshots: Sequence[Snapshot], kpis: Sequence[str], title: str |
         if values:
             axis_y["range"] = _y_range(values, kind)
         else:
-            notes.append(dict(text="not measured yet", x=x0 + cell_w / 2, y=y1 - cell_h / 2, xref="paper",
+            notes.append(dict(text=_("not measured yet"), x=x0 + cell_w / 2, y=y1 - cell_h / 2, xref="paper",
                               yref="paper", showarrow=False, font=dict(size=12, color="#6c757d")))
             axis_y.update(showticklabels=False)
         layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = axis_x, {k: v for k, v in axis_y.items() if v is not None}
@@ -129,9 +141,10 @@ def kpi_history(snapshots: Sequence[Snapshot], kpis: Sequence[str], title: str |
             marker=dict(size=8, color=[SOURCES.get(s.source, SOURCES["etl"])[2] for s in points],
                         symbol=[SOURCES.get(s.source, SOURCES["etl"])[1] for s in points],
                         line=dict(color="white", width=1)),
-            customdata=[[s.data_version, SOURCES.get(s.source, (s.source,))[0]] for s in points],
+            customdata=[[s.data_version, source_name(s.source)] for s in points],
             hovertemplate=(f"<b>{name}</b>: %{{y:{_HOVER[kind]}}}<br>%{{x}} UTC<br>"
-                           "data version %{customdata[0]}<br>from a %{customdata[1]}<extra></extra>"),
+                           + _("data version {version}").format(version="%{customdata[0]}") + "<br>"
+                           + _("source: {source}").format(source="%{customdata[1]}") + "<extra></extra>"),
         ))
     layout.update(annotations=notes, hovermode="closest", showlegend=False,
                   margin=dict(l=64, r=16, t=(72 if title else 44), b=30))   # the first titles below the modebar

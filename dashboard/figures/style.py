@@ -12,8 +12,9 @@ per histogram. The tests validate every builder's output with Plotly instead
 """
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from dashboard.language import _, percent
 
 Figure = dict[str, Any]   # {"data": [...], "layout": {...}}, what dcc.Graph(figure=...) takes
 
@@ -36,16 +37,39 @@ TEMPLATE = {"layout": {
 }}
 
 
+# Plotly never wraps a title; past this many characters it would run out of a phone-wide chart
+# (Spanish and Russian titles are a third longer than English ones)
+TITLE_LINE = 40
+
+
+def _two_lines(title: str) -> str:
+    """A long title broken at the space nearest its middle (``<br>``), a short one as it is."""
+    if len(title) <= TITLE_LINE or "<br>" in title:
+        return title
+    middle = len(title) // 2
+    spaces = [i for i, c in enumerate(title) if c == " "]
+    if not spaces:
+        return title
+    cut = min(spaces, key=lambda i: abs(i - middle))
+    return title[:cut] + "<br>" + title[cut + 1:]
+
+
 def figure(traces: list[dict], layout: dict, title: str | None = None, height: int = 320) -> Figure:
     """Wrap traces and layout with the common look (title, font, margins, legend on top)."""
     base = {
         "template": TEMPLATE, "font": FONT, "height": height,
-        "margin": dict(l=56, r=24, t=56 if title else 28, b=48),
-        "legend": dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1, title=None),
+        # the title on its own line at the top, the legend on the line under it: side by side
+        # they overlapped on a phone's width (and in Spanish or Russian, whose words are longer)
+        "margin": dict(l=56, r=24, t=68 if title else 28, b=48),
+        "legend": dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, title=None),
         "hoverlabel": dict(font_size=13), "bargap": 0.18,
     }
     if title:
-        base["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=15))
+        text = _two_lines(title)
+        if "<br>" in text:
+            base["margin"]["t"] += 20
+        base["title"] = dict(text=text, x=0, xanchor="left", y=1, yref="container", yanchor="top",
+                             pad=dict(t=10), font=dict(size=15))
     return {"data": traces, "layout": {**base, **layout}}
 
 
@@ -64,7 +88,10 @@ def line(axis: str, value: float, text: str | None = None, position: str = "top 
     return shape, note
 
 
-def empty(message: str = "No data for these filters", title: str | None = None, height: int = 320) -> Figure:
+def empty(message: str | None = None, title: str | None = None, height: int = 320) -> Figure:
+    """A figure with ``message`` (default: no data for these filters, in the reader's language) and no plot."""
+    if message is None:
+        message = _("No data for these filters")
     note = dict(text=message, showarrow=False, font=dict(size=14, color="#6c757d"), xref="paper", yref="paper",
                 x=0.5, y=0.5)
     return figure([], {"annotations": [note], "xaxis": dict(visible=False), "yaxis": dict(visible=False)},
@@ -72,4 +99,5 @@ def empty(message: str = "No data for these filters", title: str | None = None, 
 
 
 def pct(value: float | None) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+    """A share as text in the reader's language (``88.2%`` / ``88,2 %``; missing: ``–``)."""
+    return percent(value)

@@ -6,25 +6,26 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from dashboard import figures
+from dashboard import figures, terms
 from dashboard.auth.scoping import Forbidden, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for, values
-from dashboard.drift import feature_drift, retrain_suggested
+from dashboard.drift import PSI_FLAG, feature_drift, retrain_suggested
 from dashboard.figures.drift import drift_figure
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
+from dashboard.language import N_, _, current_lang, explicit_lang, lazy, number, page_title, percent
 from dashboard.models import ModelCard, read_card
 from dashboard.queries import confusion, latest_run
 from dashboard.source import Unavailable
 from dashboard.views import ModelView
 
-dash.register_page(__name__, path="/model", name="Model", order=5, title="Model · Shopper Insights",
-                   description="ROC and PR curves, confusion matrix at a threshold, profit curve, importances.")
+dash.register_page(__name__, path="/model", name=N_("Model"), order=5, title=page_title(N_("Model")),
+                   description=lazy(N_("ROC and PR curves, confusion matrix at a threshold, profit curve, importances.")))
 
 STATE = {"type": "url-state", "page": "model"}
-SUBJECT_NAMES = {"carts": "Cart abandonment", "customers": "Customer decline"}
+SUBJECT_NAMES = {"carts": N_("Cart abandonment"), "customers": N_("Customer decline")}
 
 
 def _subject(value) -> str:
@@ -51,10 +52,10 @@ def render(subject: str, threshold: float, problems: list[str]) -> ModelView:
     roc, pr = curves.get("roc", {}), curves.get("pr", {})
     holdout = card.holdout
     base_rate = holdout["positives"] / holdout["rows"] if holdout.get("rows") else None
-    fmt = lambda v: "–" if v is None else f"{v:.1%}"  # noqa: E731
     metrics = dbc.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in (
-        ("Precision", fmt(rates["precision"])), ("Recall", fmt(rates["recall"])), ("F1", fmt(rates["f1"])),
-        ("Accuracy", fmt(rates["accuracy"])), ("Flagged", fmt(rates["flagged"])))])],
+        (_("Precision"), percent(rates["precision"])), (_("Recall"), percent(rates["recall"])),
+        (_("F1"), percent(rates["f1"])), (_("Accuracy"), percent(rates["accuracy"])),
+        (_("Flagged"), percent(rates["flagged"])))])],
         size="sm", className="meta-table mb-0")
     return ModelView(
         state=query_string({"subject": subject, "t": f"{threshold:.2f}"}).lstrip("?"),
@@ -77,20 +78,25 @@ def _facts(card: ModelCard) -> dbc.Card:
     except Exception:  # noqa: BLE001 - the facts are still worth showing
         warehouse_version = None
     stale = warehouse_version is not None and card.data_version not in (None, warehouse_version)
-    rows = [("Model", card.estimator_label or "?"),
-            ("Holdout ROC-AUC", f"{holdout.get('roc_auc', float('nan')):.3f}"),
-            ("Holdout PR-AUC / F1 / Brier", f"{holdout.get('pr_auc', float('nan')):.3f} / "
-                                            f"{holdout.get('f1', float('nan')):.3f} / {holdout.get('brier', float('nan')):.3f}"),
-            ("CV ROC-AUC", f"{cv.get('roc_auc_mean', float('nan')):.3f} ± {cv.get('roc_auc_std', float('nan')):.3f}"),
-            ("Trained", str(card.trained_at or "?").replace("T", " ")[:16]),
-            ("Excluded as leakage", ", ".join(excluded) or "none"),
-            ("Model version", card.model_version or "?")]
+    rows = [(_("Model"), terms.estimator(card.chosen_candidate, card.estimator_label, _)),
+            (_("Holdout ROC-AUC"), _auc(holdout.get("roc_auc"))),
+            (_("Holdout PR-AUC / F1 / Brier"), " / ".join(_auc(holdout.get(k)) for k in ("pr_auc", "f1", "brier"))),
+            (_("CV ROC-AUC"), f"{_auc(cv.get('roc_auc_mean'))} ± {_auc(cv.get('roc_auc_std'))}"),
+            (_("Trained"), terms.moment(card.trained_at, current_lang())),
+            (_("Excluded as leakage"), ", ".join(terms.label(c, _) for c in excluded) or _("none")),
+            (_("Model version"), card.model_version or "–")]
     return dbc.Card(dbc.CardBody([
         html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                    className="meta-table"),
-        dbc.Alert("This model was trained on another version of the data than the warehouse holds: "
-                  "run python -m etl train.", color="warning", className="mt-2 mb-0") if stale else None,
+        dbc.Alert(_("This model was trained on another version of the data than the warehouse holds: "
+                    "run {command}.").format(command="python -m etl train"), color="warning",
+                  className="mt-2 mb-0") if stale else None,
     ]), className="mb-3")
+
+
+def _auc(value) -> str:
+    """A metric between 0 and 1 with three decimals (``–`` when the card lacks it)."""
+    return number(value, 3)
 
 
 def _candidates(card: ModelCard) -> dbc.Table:
@@ -99,14 +105,16 @@ def _candidates(card: ModelCard) -> dbc.Table:
     for c in sorted(card.candidates, key=lambda c: -c.get("cv", {}).get("roc_auc_mean", 0)):
         cv = c.get("cv", {})
         rows.append(html.Tr([
-            html.Td([c.get("label", c.get("name")), html.Span(" (chosen)", className="fw-bold") if c.get("name") == chosen else None]),
-            html.Td(f"{cv.get('roc_auc_mean', float('nan')):.3f} ± {cv.get('roc_auc_std', float('nan')):.3f}"),
-            html.Td(f"{cv.get('pr_auc_mean', float('nan')):.3f}"), html.Td(f"{cv.get('f1_mean', float('nan')):.3f}"),
-            html.Td(f"{c.get('seconds', float('nan')):.1f} s"),
+            html.Td([terms.estimator(c.get("name"), c.get("label", c.get("name")), _),
+                     html.Span(" " + _("(chosen)"), className="fw-bold") if c.get("name") == chosen else None]),
+            html.Td(f"{_auc(cv.get('roc_auc_mean'))} ± {_auc(cv.get('roc_auc_std'))}"),
+            html.Td(_auc(cv.get("pr_auc_mean"))), html.Td(_auc(cv.get("f1_mean"))),
+            html.Td(_("{seconds} s").format(seconds=number(c.get("seconds"), 1))),
             html.Td(", ".join(f"{k}={v}" for k, v in (c.get("params") or {}).items()), className="small"),
         ]))
     head = html.Thead(html.Tr([html.Th(h, scope="col") for h in
-                               ("Candidate", "CV ROC-AUC", "CV PR-AUC", "CV F1", "Search time", "Best parameters")]))
+                               (_("Candidate"), _("CV ROC-AUC"), _("CV PR-AUC"), _("CV F1"), _("Search time"),
+                                _("Best parameters"))]))
     return dbc.Table([head, html.Tbody(rows)], striped=True, hover=True, responsive=True, size="sm", className="mb-0")
 
 
@@ -116,21 +124,27 @@ def _drift(subject: str) -> dbc.Row:
     try:
         drifts = feature_drift(subject)
     except Unavailable as exc:
-        return dbc.Alert(["Drift since training is not measured for this model: run ",
-                          html.Code(exc.command), "."], color="info", className="mb-3")
-    verdict = ("Retraining suggested: at least one feature moved above 0.2." if retrain_suggested(drifts)
-               else "No feature moved above 0.2 since training.")
+        before, _code, after = _("Drift since training is not measured for this model: run {command}.").partition(
+            "{command}")
+        return dbc.Alert([before, html.Code(exc.command), after], color="info", className="mb-3")
+    verdict = (_("Retraining suggested: at least one feature moved above {value}.") if retrain_suggested(drifts)
+               else _("No feature moved above {value} since training.")).format(value=number(PSI_FLAG, 1))
     return dbc.Row([dbc.Col([graph_card("model-drift", drift_figure(drifts)),
                              html.P(verdict, className="small text-secondary")], lg=6)])
 
 
-@guarded_layout("Model")
+def _link(subject: str) -> str:
+    """The tab of ``subject``, in the language of this page."""
+    lang = explicit_lang()
+    return dash.get_relative_path("/model") + query_string({"subject": subject, **({"lang": lang} if lang else {})})
+
+
+@guarded_layout(N_("Model"))
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/model") + f"?subject={key}",
-                                            active=key == subject)) for key, name in SUBJECT_NAMES.items()],
-                   pills=True, className="mb-3")
-    header = page_header("Model", "Holdout performance of the trained model and what a threshold would mean.")
+    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(_(name), href=_link(key), active=key == subject))
+                    for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
+    header = page_header(_("Model"), _("Holdout performance of the trained model and what a threshold would mean."))
     try:
         require_subject(subject)
     except Forbidden as exc:     # the other subject's tab stays reachable
@@ -142,7 +156,10 @@ def layout(**query) -> html.Div:
     out = render(subject, threshold, problems)
     importance = pd.DataFrame(list(card.permutation_importance),
                               columns=["feature", "importance_mean", "importance_std"])
-    marks = {0: "0", 0.5: "0.5", 1: "1", round(float(card.threshold), 2): "default"}
+    default = round(float(card.threshold), 2)
+    # round marks near the default one would overlap its label (0.51 beside 0.5): left out
+    marks = {at: number(at, 1 if at == 0.5 else None) for at in (0, 0.5, 1) if abs(at - default) > 0.15}
+    marks[default] = _("default {value}").format(value=number(default, 2))
     return html.Div([
         header,
         dcc.Store(id=STATE, data=out.state),
@@ -152,7 +169,7 @@ def layout(**query) -> html.Div:
         dbc.Row([
             dbc.Col(_facts(card), lg=4),
             dbc.Col(dbc.Card(dbc.CardBody([
-                dbc.Label("Decision threshold", html_for="model-threshold", className="fw-semibold"),
+                dbc.Label(_("Decision threshold"), html_for="model-threshold", className="fw-semibold"),
                 dcc.Slider(id="model-threshold", min=0, max=1, step=0.01, value=round(threshold, 2), marks=marks,
                            updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False}),
                 dbc.Row([dbc.Col(graph_card("model-confusion", out.confusion), md=7),
@@ -165,7 +182,8 @@ def layout(**query) -> html.Div:
             dbc.Col(graph_card("model-importance", figures.importances(importance)), lg=6),
         ]),
         _drift(subject),
-        dbc.Card(dbc.CardBody([html.H2("Candidates compared (cross-validation on the training split)", className="h6"),
+        dbc.Card(dbc.CardBody([html.H2(_("Candidates compared (cross-validation on the training split)"),
+                                       className="h6"),
                                _candidates(card)]), className="mb-3"),
     ])
 

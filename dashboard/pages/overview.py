@@ -13,7 +13,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 
-from dashboard import figures
+from dashboard import figures, terms
 from dashboard.auth.scoping import Forbidden, allowed_values, clamp_cart_filters, clamp_customer_filters
 from dashboard.auth.state import uncached
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing, unavailable_alert
@@ -21,10 +21,11 @@ from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
 from dashboard.components.kpi import cart_kpi_cards, kpi_card
 from dashboard.components.view_model import outputs_for, values
-from dashboard.figures.history import MIN_SNAPSHOTS, SOURCES, waiting_message
+from dashboard.figures.history import MIN_SNAPSHOTS, SOURCES, source_name, waiting_message
 from dashboard.filters import (CATEGORY_SLUGS, TIER_KEYS, CartFilters, CustomerFilters,
                                parse_cart_filters, parse_choices, parse_customer_filters,
                                parse_segments, parse_yes_no, query_string, slug)
+from dashboard.language import N_, _, lazy, ngettext, number, page_title
 from dashboard.queries import FUNNEL_STAGES, REVENUE_PERIODS, cart_kpis, cart_outcomes, customer_kpis
 from dashboard.reports import history
 from dashboard.source import Unavailable
@@ -32,8 +33,8 @@ from dashboard.views import OverviewCartsView, OverviewCustomersView
 from etl.kpi_snapshot import KPIS
 from etl.schema import CATEGORIES, CUSTOMER_SEGMENT_TYPES, SERVICE_TIERS
 
-dash.register_page(__name__, path="/", name="Overview", order=0, title="Overview · Shopper Insights",
-                   description="Headline numbers for cart sessions and regular customers.")
+dash.register_page(__name__, path="/", name=N_("Overview"), order=0, title=page_title(N_("Overview")),
+                   description=lazy(N_("Headline numbers for cart sessions and regular customers.")))
 
 CART_STATE = {"type": "url-state", "page": "overview-carts"}
 CUSTOMER_STATE = {"type": "url-state", "page": "overview-customers"}
@@ -61,18 +62,20 @@ def render_carts(filters: CartFilters, problems: list[str]) -> OverviewCartsView
 def render_customers(filters: CustomerFilters, problems: list[str]) -> OverviewCustomersView:
     filters = clamp_customer_filters(filters, problems)
     now, base = customer_kpis(filters), customer_kpis(CustomerFilters())
-    at_risk_note = None if now["profit_at_risk"] is not None else "needs a model: run python -m etl train"
+    at_risk_note = (_("Σ P(decline) × profit") if now["profit_at_risk"] is not None
+                    else _("needs a model: run {command}").format(command="python -m etl train"))
     return OverviewCustomersView(
         state=_state(filters),
         problems=problems_alert(problems),
         kpis=[
-            kpi_card("Customers", now["customers"], base["customers"], "count"),
-            kpi_card("Activity declined", now["declined_share"], base["declined_share"], "rate", worse_when="up"),
-            kpi_card("Average monthly profit", now["mean_profit"], base["mean_profit"], "number"),
-            kpi_card("Revenue this month", now["revenue"]["revenue_this_month"],
+            kpi_card(_("Customers"), now["customers"], base["customers"], "count"),
+            kpi_card(terms.label("activity_declined", _), now["declined_share"], base["declined_share"], "rate",
+                     worse_when="up"),
+            kpi_card(terms.label("profit", _), now["mean_profit"], base["mean_profit"], "number"),
+            kpi_card(terms.label("revenue_this_month", _), now["revenue"]["revenue_this_month"],
                      base["revenue"]["revenue_this_month"], "money"),
-            kpi_card("Profit at risk", now["profit_at_risk"], base["profit_at_risk"], "number",
-                     worse_when="up", note=at_risk_note or "Σ P(decline) × profit"),
+            kpi_card(terms.label("expected_profit_at_risk", _), now["profit_at_risk"], base["profit_at_risk"],
+                     "number", worse_when="up", note=at_risk_note),
         ],
         revenue=figures.revenue_by_period(now["revenue"], base["revenue"], REVENUE_PERIODS),
         link=dash.get_relative_path("/customers") + query_string(filters.query()),
@@ -114,26 +117,28 @@ def history_card(_loaded=None) -> dbc.Card:
     except OSError:            # an unreadable state folder costs the history, not the page
         uncached()
         logging.getLogger(__name__).exception("KPI history not readable")
-        body = [html.P("The KPI history could not be read. The details are in the server log.",
+        body = [html.P(_("The KPI history could not be read. The details are in the server log."),
                        className="text-secondary mb-0")]
     else:
         uncached()
         if len(snapshots) < MIN_SNAPSHOTS:
             body = [html.P(waiting_message(len(snapshots)), className="text-secondary mb-0")]
         else:
-            key = [html.Span([html.Span(mark, style={"color": colour}), f" {text}"], className="me-3")
-                   for text, mark, colour in ((SOURCES["etl"][0], "●", SOURCES["etl"][2]),
-                                              (SOURCES["report"][0], "◆", SOURCES["report"][2]))]
-            body = [html.P([f"{len(snapshots)} snapshots of all rows, times in UTC: ", *key],
+            key = [html.Span([html.Span(mark, style={"color": SOURCES[source][2]}), f" {source_name(source)}"],
+                             className="me-3")
+                   for source, mark in (("etl", "●"), ("report", "◆"))]
+            lead = ngettext("{n} snapshot of all rows, times in UTC:", "{n} snapshots of all rows, times in UTC:",
+                            len(snapshots)).format(n=number(len(snapshots)))
+            body = [html.P([lead, " ", *key],
                            className="small text-secondary mb-1"),
                     # three charts a row stay readable on a phone: the card scrolls sideways, not the page
                     html.Div(html.Div(graph_card("ov-history-graph", figures.kpi_history(snapshots, list(KPIS))),
                                       style={"minWidth": "720px"}), style={"overflowX": "auto"})]
-    return dbc.Card(dbc.CardBody([html.H2("KPI history", className="h5 mb-2"), *body]),
+    return dbc.Card(dbc.CardBody([html.H2(_("KPI history"), className="h5 mb-2"), *body]),
                     className="mb-4 section-card")
 
 
-@guarded_layout("Overview")
+@guarded_layout(N_("Overview"))
 def layout(**query) -> html.Div:
     cart_filters, cart_problems = parse_cart_filters(query)
     customer_filters, customer_problems = parse_customer_filters(query)
@@ -141,40 +146,44 @@ def layout(**query) -> html.Div:
     cart_filters = replace(cart_filters, ranges=())
     customer_filters = replace(customer_filters, ranges=())
     sections = []
+    carts_title, customers_title = _("Cart sessions"), _("Regular customers")
     try:
         carts = render_carts(cart_filters, cart_problems)
-        sections.append(_section("Cart sessions", [
-            checklist("ov-carts-segment", "Customer type", [
-                {"label": f"Type {s}", "value": s}
+        sections.append(_section(carts_title, [
+            checklist("ov-carts-segment", terms.label("customer_segment", _), [
+                {"label": terms.customer_type(s, _), "value": s}
                 for s in allowed_values("customer_segment", CUSTOMER_SEGMENT_TYPES)],
                       list(cart_filters.segments)),
-            yes_no("ov-carts-details", "Product details viewed", cart_filters.details),
-        ], "ov-carts", carts, "ov-carts-funnel", "funnel", "Explore carts →"))
+            yes_no("ov-carts-details", terms.label("product_details_viewed", _), cart_filters.details),
+        ], "ov-carts", carts, "ov-carts-funnel", "funnel", _("Explore carts →")))
         sections.append(dcc.Store(id=CART_STATE, data=carts.state))
     except Unavailable as exc:
-        sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", unavailable_alert(exc)))
+        sections.append(_section(carts_title, [], "ov-carts", None, "", "", "", unavailable_alert(exc)))
     except Forbidden as exc:
-        sections.append(_section("Cart sessions", [], "ov-carts", None, "", "", "", forbidden_alert(exc.message)))
+        sections.append(_section(carts_title, [], "ov-carts", None, "", "", "", forbidden_alert(exc.message)))
     try:
         customers = render_customers(customer_filters, customer_problems)
-        sections.append(_section("Regular customers", [
-            checklist("ov-cust-tier", "Service tier", [{"label": t.capitalize(), "value": t}
-                                                       for t in allowed_values("service_tier", SERVICE_TIERS)],
+        sections.append(_section(customers_title, [
+            checklist("ov-cust-tier", terms.label("service_tier", _),
+                      [{"label": terms.tier(t, _).capitalize(), "value": t}
+                       for t in allowed_values("service_tier", SERVICE_TIERS)],
                       list(customer_filters.tiers)),
-            yes_no("ov-cust-consent", "Marketing consent", customer_filters.consent),
-            labelled("Top category", dcc.Dropdown(
+            yes_no("ov-cust-consent", terms.label("marketing_consent", _), customer_filters.consent),
+            labelled(terms.label("top_category", _), dcc.Dropdown(
                 id="ov-cust-category",
-                options=[{"label": c, "value": slug(c)} for c in allowed_values("top_category", CATEGORIES)],
-                value=[slug(c) for c in customer_filters.categories], multi=True, placeholder="All categories",
+                options=[{"label": terms.category(c, _), "value": slug(c)}
+                         for c in allowed_values("top_category", CATEGORIES)],
+                value=[slug(c) for c in customer_filters.categories], multi=True, placeholder=_("All categories"),
                 style={"minWidth": "18rem"}), "ov-cust-category"),
-        ], "ov-cust", customers, "ov-cust-revenue", "revenue", "Explore customers →"))
+        ], "ov-cust", customers, "ov-cust-revenue", "revenue", _("Explore customers →")))
         sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers.state))
     except Unavailable as exc:
-        sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", unavailable_alert(exc)))
+        sections.append(_section(customers_title, [], "ov-cust", None, "", "", "", unavailable_alert(exc)))
     except Forbidden as exc:
-        sections.append(_section("Regular customers", [], "ov-cust", None, "", "", "", forbidden_alert(exc.message)))
+        sections.append(_section(customers_title, [], "ov-cust", None, "", "", "", forbidden_alert(exc.message)))
     return html.Div([
-        page_header("Overview", "Each number is for the current filters; the line below compares it with all rows."),
+        page_header(_("Overview"),
+                    _("Each number is for the current filters; the line below compares it with all rows.")),
         *sections,
         html.Div(id=HISTORY),
         dcc.Store(id=HISTORY_LOAD, data=1),

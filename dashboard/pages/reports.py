@@ -11,7 +11,6 @@ identical requests).
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import dash
 import dash_bootstrap_components as dbc
@@ -21,26 +20,42 @@ from flask import Flask, Response, send_file
 from dashboard.auth.identity import Identity, Role, parse_scope
 from dashboard.auth.session import current
 from dashboard.auth.state import NotInstalled, client_ip, is_admin, stores, uncached
+from dashboard import terms
+from dashboard.components.alerts import with_code
 from dashboard.components.cards import page_header
+from dashboard.components.moments import when
+from dashboard.figures.history import look, shown
+from dashboard.language import N_, NAMES, _, current_lang, lazy, number, page_title
 from dashboard.reports.archive import Archive, Manifest
-from dashboard.reports.delivery import headline_items
 
-dash.register_page(__name__, path="/reports", name="Reports", order=7, title="Reports · Shopper Insights",
-                   description="Periodic reports: open or download each, see whom it was mailed to.")
+dash.register_page(__name__, path="/reports", name=N_("Reports"), order=7, title=page_title(N_("Reports")),
+                   description=lazy(N_("Periodic reports: open or download each, see whom it was mailed to.")))
 
 log = logging.getLogger(__name__)
 
 P = "admin-reports-"
 BUILD, ROLE, LANG, SEND = P + "build", P + "role", P + "lang", P + "send"
 STATUS, POLL, NOTE, LIST = P + "status", P + "poll", P + "note", P + "list"
-REFUSED = "Administrators only."
+REFUSED = N_("Administrators only.")
 POLL_MS = 2000
-LANGS = {"en": "English", "es": "Español", "ru": "Русский"}
+LANGS = NAMES   # a report's language, each named in its own language
 _COLOURS = {"running": "info", "succeeded": "success", "failed": "danger", "stopped": "warning", "never": "secondary"}
-_WORDS = {"running": "Building a report now", "succeeded": "Last build succeeded", "failed": "Last build failed",
-          "stopped": "Last build stopped before it finished", "never": "No report built from here yet"}
+_WORDS = {"running": N_("Building a report now"), "succeeded": N_("Last build succeeded"),
+          "failed": N_("Last build failed"), "stopped": N_("Last build stopped before it finished"),
+          "never": N_("No report built from here yet")}
 TABLE_KPIS = ("abandonment_rate", "sessions", "declined_share", "customers", "profit_at_risk")
 _DELIVERY = {"sent": "success", "pending": "warning", "failed": "danger"}
+# a delivery's status, a build's trigger and a schedule slot's outcome, as the reader reads them
+DELIVERY_WORDS = {"sent": N_("sent"), "pending": N_("pending"), "failed": N_("failed")}
+TRIGGERS = {"command": N_("built by a command"), "schedule": N_("scheduled"), "page": N_("built from this page")}
+SLOT_OUTCOMES = {"done": N_("built"), "failed": N_("failed"), "building": N_("building now (or cut off)"),
+                 "interrupted": N_("cut off by a stop; built at the next start"), "baseline": N_("first start")}
+
+
+def _word(words: dict[str, str], key) -> str:
+    """``key``'s entry of ``words`` (msgids) in the reader's language; an unknown key as it is."""
+    found = words.get(key)
+    return _(found) if found else str(key)
 
 
 # --- who may open what ----------------------------------------------------------------------
@@ -95,12 +110,12 @@ def install_routes(server: Flask, prefix: str) -> None:
         except (ValueError, TypeError, KeyError, OSError):   # a crafted id, no such report or file
             path = None
         if path is None:
-            return message_page("There is no such report.", 404, prefix)
+            return message_page(N_("There is no such report."), 404, prefix)
         identity = _identity()
         if not may_open(identity, manifest):
             log.warning("refused %s report %s (made for %s)", identity.role.label if identity else "?", report_id,
                         manifest.role)
-            return message_page("This report was made for another role or scope than yours.", 403, prefix)
+            return message_page(N_("This report was made for another role or scope than yours."), 403, prefix)
         if manifest.role != Role.VIEWER.label:   # customer rows leave the app: audited like an export
             try:
                 stores().audit.record("export", identity.name, ip=client_ip(), page="/reports", format=kind,
@@ -120,28 +135,24 @@ def install_routes(server: Flask, prefix: str) -> None:
 # --- the archive ----------------------------------------------------------------------------
 
 
-def _when(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    except (TypeError, ValueError):
-        return str(iso)
-
-
 def _deliveries(manifest: Manifest, admin: bool) -> list:
     if not manifest.deliveries:
-        return [html.Span("not mailed", className="text-secondary")]
+        return [html.Span(_("not mailed"), className="text-secondary")]
     if not admin:   # who receives it and the mail server's errors are for administrators
         counts = {}
         for d in manifest.deliveries:
             counts[d.status] = counts.get(d.status, 0) + 1
-        return [html.Span(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))]
+        return [html.Span(", ".join(_("{n} {status}").format(status=_word(DELIVERY_WORDS, status), n=number(n))
+                                    for status, n in sorted(counts.items())))]
     items = []
     for d in sorted(manifest.deliveries, key=lambda d: d.to):
-        facts = [f"attempt {d.attempts}" if d.attempts else None,
-                 f"sent {_when(d.sent_at)}" if d.sent_at else None,
-                 f"next try {_when(d.next_attempt)}" if d.status == "pending" and d.next_attempt else None]
+        facts = [_("attempt {n}").format(n=number(d.attempts)) if d.attempts else None,
+                 _("sent {when}").format(when=when(d.sent_at)) if d.sent_at else None,
+                 _("next try {when}").format(when=when(d.next_attempt))
+                 if d.status == "pending" and d.next_attempt else None]
         items.append(html.Li([
-            dbc.Badge(d.status, color=_DELIVERY.get(d.status, "secondary"), className="me-1"), d.to,
+            dbc.Badge(_word(DELIVERY_WORDS, d.status), color=_DELIVERY.get(d.status, "secondary"), className="me-1"),
+            d.to,
             html.Span(" · " + "; ".join(f for f in facts if f), className="text-secondary") if any(facts) else None,
             html.Div(d.last_error, className="small text-danger report-error")
             if d.last_error and d.status != "sent" else None,
@@ -152,7 +163,24 @@ def _deliveries(manifest: Manifest, admin: bool) -> list:
 def _headline(manifest: Manifest) -> list[tuple[str, str]]:
     """The few KPIs a row has room for (the report itself has them all)."""
     chosen = {k: v for k, v in manifest.headline.items() if k in TABLE_KPIS} or dict(list(manifest.headline.items())[:4])
-    return headline_items(chosen)
+    items = []
+    for kpi, value in chosen.items():
+        name, kind = look(kpi)
+        items.append((name, shown(value, kind) if isinstance(value, (int, float)) else "–"))
+    return items
+
+
+def _role(label: str | None) -> str:
+    """A role's name (marked in components/shell.py) in the reader's language."""
+    return _(label) if label else "?"
+
+
+def _scope_text(lines) -> str:
+    """A report's scope (``["service_tier=premium"]``) in words; as written when unreadable."""
+    try:
+        return terms.scope_label(parse_scope(list(lines)).columns, _)
+    except (ValueError, TypeError):
+        return ", ".join(map(str, lines))
 
 
 def archive_view(identity: Identity | None) -> html.Div:
@@ -160,23 +188,25 @@ def archive_view(identity: Identity | None) -> html.Div:
     try:
         reports = [m for m in Archive().list() if may_open(identity, m)]
     except OSError as exc:
-        return dbc.Alert(f"The report archive cannot be read: {exc.strerror or exc}.", color="danger")
+        return dbc.Alert(_("The report archive cannot be read: {reason}.").format(reason=exc.strerror or exc),
+                         color="danger")
     if not reports:
-        return dbc.Alert(["No reports yet. ", html.Code("python -m dashboard report"), " builds one now; ",
-                          html.Code("python -m dashboard schedule"), " builds them on REPORT_SCHEDULE."],
+        return dbc.Alert(with_code(_("No reports yet. {report} builds one now; {schedule} builds them on "
+                                     "REPORT_SCHEDULE."),
+                                   report="python -m dashboard report", schedule="python -m dashboard schedule"),
                          color="info")
     admin = identity is not None and identity.role is Role.ADMIN
     prefix = _prefix()
     head = html.Thead(html.Tr([html.Th(t, scope="col") for t in
-                               ("Built", "Data version", "For", "Headline", "Files", "Delivery")]))
+                               (_("Built"), _("Data version"), _("For"), _("Headline"), _("Files"), _("Delivery"))]))
     rows = []
     for m in reports:
-        files = [html.A("Open HTML", href=f"{prefix}reports/{m.id}/html", target="_blank", rel="noopener",
+        files = [html.A(_("Open HTML"), href=f"{prefix}reports/{m.id}/html", target="_blank", rel="noopener",
                         className="me-2") if "html" in m.formats else None,
-                 html.A("Download PDF", href=f"{prefix}reports/{m.id}/pdf") if "pdf" in m.formats else None]
-        audience = f"{m.role}, {LANGS.get(m.lang, m.lang)}" + (f"; {', '.join(m.scope)}" if m.scope else "")
+                 html.A(_("Download PDF"), href=f"{prefix}reports/{m.id}/pdf") if "pdf" in m.formats else None]
+        audience = f"{_role(m.role)}, {LANGS.get(m.lang, m.lang)}" + (f"; {_scope_text(m.scope)}" if m.scope else "")
         rows.append(html.Tr([
-            html.Td([_when(m.created), html.Div(m.trigger, className="small text-secondary")]),
+            html.Td([when(m.created), html.Div(_word(TRIGGERS, m.trigger), className="small text-secondary")]),
             html.Td(html.Code(m.data_version[:12], title=m.data_version)),
             html.Td(audience),
             html.Td(html.Ul([html.Li(f"{name}: {value}") for name, value in _headline(m)],
@@ -193,18 +223,19 @@ def archive_view(identity: Identity | None) -> html.Div:
 
 def status_view(state) -> dbc.Card:
     if state.elsewhere:
-        return dbc.Card(dbc.CardBody(html.H2(dbc.Badge("A scheduled report is being built now", color="info"),
+        return dbc.Card(dbc.CardBody(html.H2(dbc.Badge(_("A scheduled report is being built now"), color="info"),
                                              className="h5 mb-0")), className="graph-card mb-3")
-    facts = [f"started {_when(state.started_at)} by {state.user} ({state.role}, {state.lang})"
-             if state.started_at else None,
-             f"finished {_when(state.finished_at)}" if state.finished_at else None,
-             f"report {state.report}" if state.report else None]
+    facts = [_("started {when} by {user} ({role}, {lang})").format(
+                 when=when(state.started_at), user=state.user, role=_role(state.role),
+                 lang=LANGS.get(state.lang, state.lang)) if state.started_at else None,
+             _("finished {when}").format(when=when(state.finished_at)) if state.finished_at else None,
+             _("report {id}").format(id=state.report) if state.report else None]
     return dbc.Card(dbc.CardBody([
-        html.H2(dbc.Badge(_WORDS[state.outcome], color=_COLOURS[state.outcome]), className="h5"),
+        html.H2(dbc.Badge(_word(_WORDS, state.outcome), color=_COLOURS[state.outcome]), className="h5"),
         html.P("; ".join(f for f in facts if f) or "—", className="text-secondary small"),
-        html.Pre("\n".join(state.log_tail) or "(no output yet)", className="small bg-light p-2 mb-0",
+        html.Pre("\n".join(state.log_tail) or _("(no output yet)"), className="small bg-light p-2 mb-0",
                  style={"whiteSpace": "pre-wrap", "maxHeight": "16rem", "overflowY": "auto"},
-                 **{"aria-label": "Progress of the build"}),
+                 **{"aria-label": _("Progress of the build")}),
     ]), className="graph-card mb-3")
 
 
@@ -214,31 +245,37 @@ def schedule_view() -> dbc.Card:
     try:
         found = describe(schedule_settings(), stores().config.state_dir)
     except ScheduleError as exc:
-        return dbc.Alert(f"The schedule is not usable: {exc}", color="danger")
+        return dbc.Alert(_("The schedule is not usable: {reason}").format(reason=exc), color="danger")
     last = found["last"] or {}
-    outcome = {"done": "built", "failed": "failed", "building": "building now (or cut off)",
-               "interrupted": "cut off by a stop; built at the next start", "baseline": "first start"}
-    lines = [html.Li(["Schedule ", html.Code(found["schedule"]), f" (server time); next report {_when(found['next'])}"]),
-             html.Li(f"For {found['role']}, {LANGS.get(found['lang'], found['lang'])}; mailed to "
-                     + (", ".join(found["recipients"]) if found["recipients"] else "nobody (REPORT_RECIPIENTS is empty)"))]
+    audience = {"role": _role(found["role"]), "lang": LANGS.get(found["lang"], found["lang"])}
+    mailed = (_("For {role}, {lang}; mailed to {recipients}").format(recipients=", ".join(found["recipients"]),
+                                                                     **audience)
+              if found["recipients"] else _("For {role}, {lang}; mailed to nobody (REPORT_RECIPIENTS is empty)")
+              .format(**audience))
+    lines = [html.Li(with_code(_("Schedule {schedule} (server time); next report {next}"), schedule=found["schedule"],
+                               next=when(found["next"]))),
+             html.Li(mailed)]
     if last.get("slot"):
-        lines.append(html.Li([f"Last slot {_when(last['slot'])}: {outcome.get(last.get('status'), last.get('status'))}",
+        lines.append(html.Li([_("Last slot {when}: {outcome}").format(when=when(last["slot"]),
+                                                                      outcome=_word(SLOT_OUTCOMES, last.get("status"))),
                               html.Div(last["error"], className="small text-danger") if last.get("error") else None]))
-    return dbc.Card(dbc.CardBody([html.H2("Schedule", className="h5"), html.Ul(lines, className="mb-0 small")]),
+    return dbc.Card(dbc.CardBody([html.H2(_("Schedule"), className="h5"), html.Ul(lines, className="mb-0 small")]),
                     className="graph-card mb-3")
 
 
 def _build_panel(state, recipients: bool) -> html.Div:
     return html.Div([
         dbc.Row([
-            dbc.Col(dbc.Select(id=ROLE, value="viewer", options=[
-                {"label": "For viewers (aggregates)", "value": "viewer"},
-                {"label": "For analysts (with customer rows)", "value": "analyst"}]), md=4),
-            dbc.Col(dbc.Select(id=LANG, value="en", options=[{"label": v, "value": k} for k, v in LANGS.items()]),
-                    md=2),
+            dbc.Col([dbc.Label(_("Report for"), html_for=ROLE, className="visually-hidden"),
+                     dbc.Select(id=ROLE, value="viewer", options=[
+                         {"label": _("For viewers (aggregates)"), "value": "viewer"},
+                         {"label": _("For analysts (with customer rows)"), "value": "analyst"}])], md=4),
+            dbc.Col([dbc.Label(_("Report language"), html_for=LANG, className="visually-hidden"),
+                     dbc.Select(id=LANG, value=current_lang(), options=[{"label": v, "value": k}
+                                                                        for k, v in LANGS.items()])], md=2),
             dbc.Col(dbc.Checkbox(id=SEND, value=False, disabled=not recipients,
-                                 label="mail it to REPORT_RECIPIENTS"), md=3, className="pt-2"),
-            dbc.Col(dbc.Button("Build now", id=BUILD, color="primary", disabled=state.running), md=3),
+                                 label=_("mail it to REPORT_RECIPIENTS")), md=3, className="pt-2"),
+            dbc.Col(dbc.Button(_("Build now"), id=BUILD, color="primary", disabled=state.running), md=3),
         ], className="g-2 mb-2 align-items-center"),
         html.Div(id=NOTE, role="status"),
         html.Div(status_view(state), id=STATUS),
@@ -253,9 +290,11 @@ def _state_dir():
 def layout(**_query) -> html.Div:
     uncached()
     identity = _identity()
-    intro = ("Each report is archived before it is mailed; open it here, as HTML or PDF. "
-             "You see the reports made for your role" + (" and scope." if identity and identity.scope.columns else "."))
-    parts = [page_header("Reports", intro)]
+    intro = (_("Each report is archived before it is mailed; open it here, as HTML or PDF. "
+               "You see the reports made for your role and scope.") if identity and identity.scope.columns
+             else _("Each report is archived before it is mailed; open it here, as HTML or PDF. "
+                    "You see the reports made for your role."))
+    parts = [page_header(_("Reports"), intro)]
     if identity is not None and identity.role is Role.ADMIN:
         try:
             from dashboard.reports import jobs
@@ -267,7 +306,7 @@ def layout(**_query) -> html.Div:
                 recipients = False
             parts += [_build_panel(jobs.status(_state_dir()), recipients), schedule_view()]
         except NotInstalled as exc:
-            parts.append(dbc.Alert(f"Building is not available here: {exc}.", color="info"))
+            parts.append(dbc.Alert(_("Building is not available here: {reason}.").format(reason=exc), color="info"))
         parts.append(html.Div(archive_view(identity), id=LIST))
     else:
         parts.append(html.Div(archive_view(identity)))
@@ -287,7 +326,7 @@ def update(_clicked, _ticks, role, lang, send):
 
     uncached()
     if not is_admin():
-        return REFUSED, True, None, None, True
+        return _(REFUSED), True, None, None, True
     auth, note = stores(), None
     if ctx.triggered_id == BUILD:
         role = role if role in ("viewer", "analyst") else "viewer"
@@ -295,8 +334,8 @@ def update(_clicked, _ticks, role, lang, send):
         user = current().name
         if jobs.start(auth.config.state_dir, user, auth.config.audit_file, role=role, lang=lang, send=send is True):
             auth.audit.record("report", user, ip=client_ip(), phase="started", role=role, lang=lang, send=send is True)
-            note = dbc.Alert("Build started.", color="info", duration=4000)
+            note = dbc.Alert(_("Build started."), color="info", duration=4000)
         else:
-            note = dbc.Alert("A report is being built already; its progress is below.", color="warning")
+            note = dbc.Alert(_("A report is being built already; its progress is below."), color="warning")
     state = jobs.status(auth.config.state_dir)
     return status_view(state), not state.running, note, archive_view(current()), state.running

@@ -14,7 +14,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures
+from dashboard import figures, terms
 from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
@@ -24,16 +24,27 @@ from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
 from dashboard.inputs import choice, first, number, text
+from dashboard.language import N_, _, current_lang, explicit_lang, graph_config, lazy, page_title, percent
+from dashboard.language import number as shown_number
 from dashboard.models import ModelCard, load, score
 from dashboard.queries import example_ids, subject_row
 from dashboard.views import PredictionView
-from etl.schema import OUTCOME_LABELS, label
 
-dash.register_page(__name__, path="/what-if", name="What-if", order=4, title="What-if · Shopper Insights",
-                   description="Try a session or a customer against the model, feature by feature.")
+dash.register_page(__name__, path="/what-if", name=N_("What-if"), order=4, title=page_title(N_("What-if")),
+                   description=lazy(N_("Try a session or a customer against the model, feature by feature.")))
 
 STATE = {"type": "url-state", "page": "what-if"}
-SUBJECT_NAMES = {"customers": "Customer", "carts": "Cart session"}
+# ``?subject=customers&start=<id>`` starts the form from that customer (analysts; the
+# Segments page's at-risk list links here)
+SUBJECT_NAMES = {"customers": N_("Customer"), "carts": N_("Cart session")}
+START_LABELS = {"customers": N_("Start from customer #"), "carts": N_("Start from cart session #")}
+NO_ROW = {"customers": N_("No customer with id {id}."), "carts": N_("No cart session with id {id}.")}
+PROBABILITY = {"carts": "p_abandon", "customers": "p_decline"}     # terms.LABELS columns
+# whole sentences per subject and side of the threshold; {p} is shown in bold
+VERDICTS = {("customers", True): N_("{p} chance this customer's activity declines — above the threshold {threshold}."),
+            ("customers", False): N_("{p} chance this customer's activity declines — below the threshold {threshold}."),
+            ("carts", True): N_("{p} chance this cart session is abandoned — above the threshold {threshold}."),
+            ("carts", False): N_("{p} chance this cart session is abandoned — below the threshold {threshold}.")}
 FIELD = "wi-feature"
 
 
@@ -54,16 +65,16 @@ def _start_id(subject: str, value):
 def _row_values(subject: str, start, features: list[str]) -> tuple[dict, str | None]:
     row = subject_row(subject, start) if start is not None else None
     if row is None:
-        return {}, None if start is None else f"No {SUBJECT_NAMES[subject].lower()} with id {start}."
+        return {}, None if start is None else _(NO_ROW[subject]).format(id=start)
     return {f: row.get(f) for f in features}, None
 
 
 def _field(feature: str, spec: dict, value) -> dbc.Col:
     fid = {"type": FIELD, "name": feature}
     kind = spec.get("kind")
-    text = spec.get("label") or label(feature)
+    shown = terms.label(feature, _)
     if kind in ("bool", "category"):
-        options = [{"label": ("Yes" if c else "No") if kind == "bool" else str(c), "value": c}
+        options = [{"label": (_("Yes") if c else _("No")) if kind == "bool" else terms.value(feature, c, _), "value": c}
                    for c in spec.get("choices", [])]
         control = dcc.Dropdown(id=fid, options=options, value=value, clearable=False)
         hint = None
@@ -73,8 +84,9 @@ def _field(feature: str, spec: dict, value) -> dbc.Col:
         # server checks the range and says what is allowed
         control = dbc.Input(id=fid, type="number", step=step, value=value, debounce=True,
                             inputmode="numeric" if kind == "int" else "decimal")
-        hint = f"{spec.get('min'):g} – {spec.get('max'):g}"
-    children = [dbc.Label(text + (" (fixed)" if feature in FIXED else ""), html_for=_dom_id(fid)), control]
+        hint = f"{shown_number(spec.get('min'))} – {shown_number(spec.get('max'))}"
+    text = _("{label} (fixed)").format(label=shown) if feature in FIXED else shown
+    children = [dbc.Label(text, html_for=_dom_id(fid)), control]
     if hint:
         children.append(dbc.FormText(hint))
     return dbc.Col(html.Div(children, className="mb-2"), xs=12, sm=6, xl=4)
@@ -87,16 +99,16 @@ def _dom_id(pattern_id: dict) -> str:
 
 def _model_facts(card: ModelCard) -> html.Table:
     holdout = card.holdout
-    rows = [("Model", card.estimator_label or "?"),
-            ("Holdout ROC-AUC", f"{holdout['roc_auc']:.3f}" if "roc_auc" in holdout else "?"),
-            ("Trained", str(card.trained_at or "?").replace("T", " ")[:16]),
-            ("Decision threshold", f"{float(card.threshold):.2f}"),
-            ("Model version", card.model_version or "?")]
+    rows = [(_("Model"), terms.estimator(card.chosen_candidate, card.estimator_label, _)),
+            (_("Holdout ROC-AUC"), shown_number(holdout.get("roc_auc"), 3)),
+            (_("Trained"), terms.moment(card.trained_at, current_lang())),
+            (_("Decision threshold"), shown_number(float(card.threshold), 2)),
+            (_("Model version"), card.model_version or "–")]
     return html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                       className="meta-table mb-0")
 
 
-FIX_VALUES = "Fix the highlighted values"
+FIX_VALUES = N_("Fix the highlighted values")
 
 
 def render_prediction(subject: str, values: dict, start) -> PredictionView:
@@ -114,21 +126,20 @@ def render_prediction(subject: str, values: dict, start) -> PredictionView:
              **{f: str(v) for f, v in row.items()}}
     if problems:
         return PredictionView(state=query_string(state).lstrip("?"),
-                              problems=problems_alert(list(problems.values()), "Check these values:"),
-                              gauge=figures.empty(FIX_VALUES, height=250),
-                              contributions=figures.empty(FIX_VALUES), verdict="", p=None)
+                              problems=problems_alert(list(problems.values()), _("Check these values:")),
+                              gauge=figures.empty(_(FIX_VALUES), height=250),
+                              contributions=figures.empty(_(FIX_VALUES)), verdict="", p=None)
     frame = pd.DataFrame([row], columns=features)
     p, drivers = score(subject, frame)  # one model call for the probability and its drivers
-    bad = OUTCOME_LABELS[subject][True].lower()
+    before, _p, after = _(VERDICTS[subject, p >= threshold]).format(
+        p="{p}", threshold=shown_number(threshold, 2)).partition("{p}")
     return PredictionView(
         state=query_string(state).lstrip("?"),
         problems=None,
         p=p,
         gauge=figures.probability_gauge(p, threshold, subject),
         contributions=figures.contributions(drivers, subject),
-        verdict=html.P([html.Strong(f"{p:.1%}"), f" chance this {SUBJECT_NAMES[subject].lower()} is ",
-                           html.Strong(bad), f" — {'above' if p >= threshold else 'below'} the threshold "
-                           f"{threshold:.2f}."], className="mb-0"),
+        verdict=html.P([before, html.Strong(percent(p)), after], className="mb-0"),
     )
 
 
@@ -141,60 +152,61 @@ def render_advice(subject: str, values: dict, p: float | None = None):
     threshold = float(card.threshold)
     row, problems = parse_row(values, specs, features)
     if problems:
-        return html.P(f"{FIX_VALUES} to see the advice.", className="mb-0 text-secondary")
+        return html.P(_("Fix the highlighted values to see the advice."), className="mb-0 text-secondary")
     advice = smallest_change(lambda f: pipeline.predict_proba(f[features])[:, 1], row, specs, features,
                              threshold, p=p)
     return _advice(advice, subject, threshold, advice.probability if p is None else p)
 
 
-def _show(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return str(value)
-
-
 def _advice(advice, subject: str, threshold: float, p: float) -> html.Div:
-    bad = OUTCOME_LABELS[subject][True].lower()
+    probability, lang = terms.label(PROBABILITY[subject], _), current_lang()
     if not advice.changes and advice.reached:
-        return html.P(f"Already below the threshold ({p:.1%} < {threshold:.0%}): no change needed.",
-                      className="mb-0")
-    items = [html.Li([html.Strong(label(c.feature)), f": {_show(c.old)} → {_show(c.new)}"]) for c in advice.changes]
+        return html.P(_("Already below the threshold ({p} < {threshold}): no change needed.").format(
+            p=percent(p), threshold=percent(threshold, 0)), className="mb-0")
+    items = [html.Li([html.Strong(terms.label(c.feature, _)),
+                      f": {terms.shown(c.feature, c.old, _, lang)} → {terms.shown(c.feature, c.new, _, lang)}"])
+             for c in advice.changes]
     if advice.reached:
-        head = (f"The smallest change that brings P({bad}) below {threshold:.2f} "
-                f"(to {advice.probability:.1%}):")
+        head = _("The smallest change that brings {probability} below {threshold} (to {p}):")
     else:
-        head = (f"No change of up to three features reaches the threshold; the best found lowers "
-                f"P({bad}) to {advice.probability:.1%}:")
+        head = _("No change of up to three features reaches the threshold; the best found lowers "
+                 "{probability} to {p}:")
+    head = head.format(probability=probability, threshold=shown_number(threshold, 2), p=percent(advice.probability))
     return html.Div([html.P(head, className="mb-1"), html.Ul(items, className="advice mb-0")])
 
 
-@guarded_layout("What-if")
+def _link(subject: str) -> str:
+    """The tab of ``subject``, in the language of this page."""
+    lang = explicit_lang()
+    return dash.get_relative_path("/what-if") + query_string({"subject": subject, **({"lang": lang} if lang else {})})
+
+
+@guarded_layout(N_("What-if"))
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(name, href=dash.get_relative_path("/what-if") + f"?subject={key}",
-                                            active=key == subject))
+    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(_(name), href=_link(key), active=key == subject))
                     for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
-    header = page_header("What-if", "Change any feature; the prediction, its drivers and the advice follow.")
+    header = page_header(_("What-if"), _("Change any feature; the prediction, its drivers and the advice follow."))
     try:
         require_subject(subject)
     except Forbidden as exc:     # the other subject's tab stays reachable
         return html.Div([header, tabs, forbidden_alert(exc.message)])
-    _, card = load(subject)
+    _pipeline, card = load(subject)
     features, specs = list(card.features), card.feature_specs
     rows_allowed = can_read_rows()
     if rows_allowed:
         examples = [str(i) for i in example_ids(subject)]
-        start = _start_id(subject, query.get("start")) if query.get("start") else \
-            _start_id(subject, examples[0] if examples else None)
+        asked = query.get("start")
+        start = _start_id(subject, asked) if asked else _start_id(subject, examples[0] if examples else None)
         values, missing = _row_values(subject, start, features)
+        if asked and start is None:     # not an id at all: say so rather than start from the baseline
+            missing = _("Ignored start {value}: not a valid id.").format(value=repr(str(first(asked))[:40]))
     else:       # a viewer: the model's baseline values, no ids (the queries would refuse them)
-        examples, start, values, missing = [], None, {}, START_NOTE
+        examples, start, values, missing = [], None, {}, _(START_NOTE)
     values = {f: values.get(f, card.baseline.get(f)) for f in features}
     for feature in features:  # values in the link override the starting row
         if feature in query:
-            parsed, _ = parse_value(query[feature], specs.get(feature, {}))
+            parsed, _problem = parse_value(query[feature], specs.get(feature, {}), feature)
             if parsed is not None:
                 values[feature] = parsed
     out = render_prediction(subject, values, start)
@@ -208,13 +220,13 @@ def layout(**query) -> html.Div:
             dbc.Col([
                 dbc.Card(dbc.CardBody([
                     html.Div([
-                        dbc.Label(f"Start from {SUBJECT_NAMES[subject].lower()} #", html_for="wi-start",
+                        dbc.Label(_(START_LABELS[subject]), html_for="wi-start",
                                   className="me-2 mb-0 fw-semibold"),
                         dbc.Input(id="wi-start", value="" if start is None else str(start), list="wi-examples",
                                   style={"maxWidth": "14rem"}, className="me-2", debounce=True,
                                   disabled=not rows_allowed),
                         html.Datalist(id="wi-examples", children=[html.Option(value=e) for e in examples]),
-                        dbc.Button("Load", id="wi-load", color="primary", size="sm", disabled=not rows_allowed),
+                        dbc.Button(_("Load"), id="wi-load", color="primary", size="sm", disabled=not rows_allowed),
                     ], className="d-flex flex-wrap align-items-center gap-1 mb-2"),
                     html.Div(missing or "", id="wi-start-msg",
                              className="small mb-2 " + ("text-danger" if rows_allowed else "text-secondary")),
@@ -225,10 +237,13 @@ def layout(**query) -> html.Div:
             dbc.Col([
                 dbc.Card(dbc.CardBody([
                     html.Div(out.verdict, id="wi-verdict", className="mb-2", **{"aria-live": "polite"}),
-                    dcc.Graph(id="wi-gauge", figure=out.gauge, config={"displayModeBar": False}),
+                    # the verdict above says what the gauge draws, in words (and live): the
+                    # gauge itself is a picture of it, hidden from screen readers
+                    html.Div(dcc.Graph(id="wi-gauge", figure=out.gauge, config=graph_config({"displayModeBar": False})),
+                             **{"aria-hidden": "true"}),
                     _model_facts(card),
                 ]), className="mb-3"),
-                dbc.Card(dbc.CardBody([html.H2("Smallest change below the threshold", className="h6"),
+                dbc.Card(dbc.CardBody([html.H2(_("Smallest change below the threshold"), className="h6"),
                                        html.Div(advice, id="wi-advice", **{"aria-live": "polite"})]),
                          className="mb-3"),
                 graph_card("wi-contributions", out.contributions),
@@ -249,7 +264,7 @@ def load_row(_clicks, _submit, start_value, subject_value):
     start = _start_id(subject, start_value)
     names = [o["id"]["name"] for o in ctx.outputs_list[0]]
     if start is None:
-        return [dash.no_update] * len(names), "Enter an id to start from."
+        return [dash.no_update] * len(names), _("Enter an id to start from.")
     values, missing = _row_values(subject, start, names)
     if missing:
         return [dash.no_update] * len(names), missing

@@ -22,12 +22,14 @@ from dashboard.bins import Bins, cart_bins, label_buckets
 from dashboard.cache import memoized
 from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, build_held, cube, held_sessions
 from dashboard.filters import CART_CUBE_RANGES, CartFilters
+from dashboard.language import N_
 from dashboard.queries.answers import ratio
 from dashboard.source import table
 from etl.schema import SESSIONS
 
-FUNNEL_STAGES = (("n", "Sessions"), ("added", "Added to cart"), ("cart_viewed", "Viewed cart"),
-                 ("initiated", "Checkout initiated"), ("confirmed", "Checkout confirmed"))
+# stage names translated where shown (figures.funnel)
+FUNNEL_STAGES = (("n", N_("Sessions")), ("added", N_("Added to cart")), ("cart_viewed", N_("Viewed cart")),
+                 ("initiated", N_("Checkout initiated")), ("confirmed", N_("Checkout confirmed")))
 
 
 def _cart_cube(filters: CartFilters) -> Cube:

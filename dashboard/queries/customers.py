@@ -7,17 +7,19 @@ import pandas as pd
 from dashboard.bins import customer_bins, label_buckets
 from dashboard.cache import memoized
 from dashboard.filters import CUSTOMER_RANGE_COLUMNS, CustomerFilters
+from dashboard.language import N_
 from dashboard.queries.answers import first_row, has_table, ratio, to_frame, where_all
 from dashboard.source import table
 from etl.schema import CUSTOMER_SCORES, CUSTOMERS
 
-REVENUE_PERIODS = (("revenue_2m_ago", "2 months ago"), ("revenue_last_month", "Last month"),
-                   ("revenue_this_month", "This month"))
-MINUTE_PERIODS = (("minutes_last_month", "Last month"), ("minutes_this_month", "This month"))
+# period names translated where shown (the figures): the cached answers hold the English
+REVENUE_PERIODS = (("revenue_2m_ago", N_("2 months ago")), ("revenue_last_month", N_("Last month")),
+                   ("revenue_this_month", N_("This month")))
+MINUTE_PERIODS = (("minutes_last_month", N_("Last month")), ("minutes_this_month", N_("This month")))
 CATEGORICAL_FEATURES = ("service_tier", "marketing_consent", "top_category")
 
 
-def _customer_filter(t: ibis.Table, filters: CustomerFilters, skip: str | None = None) -> ibis.Table:
+def customer_filter(t: ibis.Table, filters: CustomerFilters, skip: str | None = None) -> ibis.Table:
     preds = []
     if filters.tiers and skip != "service_tier":
         preds.append(t.service_tier.isin(filters.tiers))
@@ -38,7 +40,7 @@ def _customer_filter(t: ibis.Table, filters: CustomerFilters, skip: str | None =
 
 @memoized()
 def customer_kpis(filters: CustomerFilters) -> dict:
-    t = _customer_filter(table(CUSTOMERS), filters)
+    t = customer_filter(table(CUSTOMERS), filters)
     aggs = dict(customers=t.count(), declined=t.count(where=t.activity_declined),
                 mean_profit=t.profit.mean(),
                 **{c: t[c].sum() for c, _ in REVENUE_PERIODS})
@@ -57,24 +59,29 @@ def customer_kpis(filters: CustomerFilters) -> dict:
     }
 
 
-@memoized()
 def customer_distributions(filters: CustomerFilters) -> pd.DataFrame:
-    """behaviour, bucket, lo, hi, label, declined, n for every numeric feature."""
+    """behaviour, bucket, lo, hi, label, declined, n for every numeric feature (labelled per
+    request, in the reader's number format; the counts are cached)."""
+    return label_buckets(_customer_histograms(filters), customer_bins(), outcome="declined")
+
+
+@memoized()
+def _customer_histograms(filters: CustomerFilters) -> pd.DataFrame:
     base, bins = table(CUSTOMERS), customer_bins()
     ranged = [c for c, _ in filters.ranges]
     # one unpivoted group-by for the features without a range of their own (cheap to compile
     # and one scan), and one per ranged feature, which leaves its own range out
-    t = _customer_filter(base, filters)
+    t = customer_filter(base, filters)
     plain = [c for c in CUSTOMER_RANGE_COLUMNS if c not in ranged]
     long = t.select(declined=t.activity_declined, **{c: bins[c].expr(t[c]) for c in plain}).pivot_longer(
         plain, names_to="behaviour", values_to="bucket")
     parts = [long.group_by("behaviour", "bucket", "declined").aggregate(n=long.count())]
     for column in ranged:
-        t = _customer_filter(base, filters, skip=column)
+        t = customer_filter(base, filters, skip=column)
         parts.append(t.group_by(bucket=bins[column].expr(t[column]), declined=t.activity_declined)
                      .aggregate(n=t.count()).mutate(behaviour=ibis.literal(column)))
     parts = [p.select("behaviour", "bucket", "declined", "n") for p in parts]
-    return label_buckets(to_frame(ibis.union(*parts)), bins, outcome="declined")
+    return to_frame(ibis.union(*parts))
 
 
 @memoized()
@@ -83,7 +90,7 @@ def customer_categoricals(filters: CustomerFilters) -> pd.DataFrame:
     base = table(CUSTOMERS)
     parts = []
     for column in CATEGORICAL_FEATURES:
-        t = _customer_filter(base, filters, skip=column)
+        t = customer_filter(base, filters, skip=column)
         parts.append(t.group_by(value=t[column].cast("string"), declined=t.activity_declined)
                      .aggregate(n=t.count()).mutate(feature=ibis.literal(column))
                      .select("feature", "value", "declined", "n"))
@@ -93,7 +100,7 @@ def customer_categoricals(filters: CustomerFilters) -> pd.DataFrame:
 @memoized()
 def customer_trends(filters: CustomerFilters) -> pd.DataFrame:
     """measure (revenue|minutes), period, declined, mean — the per-period averages."""
-    t = _customer_filter(table(CUSTOMERS), filters)
+    t = customer_filter(table(CUSTOMERS), filters)
     row = to_frame(t.group_by(declined=t.activity_declined).aggregate(
         **{c: t[c].mean() for c, _ in REVENUE_PERIODS + MINUTE_PERIODS}))
     records = []
@@ -108,7 +115,7 @@ def customer_trends(filters: CustomerFilters) -> pd.DataFrame:
 @memoized()
 def customer_correlations(filters: CustomerFilters) -> pd.DataFrame:
     """Square Pearson correlation matrix of the numeric features and the decline flag."""
-    t = _customer_filter(table(CUSTOMERS), filters)
+    t = customer_filter(table(CUSTOMERS), filters)
     columns = [*CUSTOMER_RANGE_COLUMNS, "activity_declined"]
     values = {c: t[c].cast("float64") for c in columns}
     aggs = {f"{a}__{b}": values[a].corr(values[b], how="pop")

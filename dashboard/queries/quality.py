@@ -9,9 +9,11 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
+from dashboard import terms
 from dashboard.auth.scoping import RAW_CELLS_NOTE, Forbidden, can_read_rows, require_rows
 from dashboard.auth.session import current
 from dashboard.cache import memoized
+from dashboard.language import N_, _
 from dashboard.queries.answers import to_frame
 from dashboard.source import Unavailable, table
 from etl.schema import ETL_RUNS, REJECTED_ROWS, SOURCE_FILES
@@ -19,7 +21,8 @@ from etl.schema import ETL_RUNS, REJECTED_ROWS, SOURCE_FILES
 
 # The run, its files and the counts by reason are the same for every user (model-level facts,
 # no row of a customer or session): read unscoped and cached once for all (the public health
-# check reads the run too, without any identity).
+# check reads the run too, without any identity). Their texts are translated outside the
+# cached functions (the cache is shared by readers of every language).
 
 
 @memoized(shared=True)
@@ -27,18 +30,18 @@ def latest_run() -> dict:
     runs = table(ETL_RUNS, scoped=False)
     found = runs.order_by(ibis.desc("finished_at")).limit(1).to_pyarrow().to_pylist()
     if not found:
-        raise Unavailable("The warehouse has no ETL run.", "python -m etl run")
+        raise Unavailable(N_("The warehouse has no ETL run."), "python -m etl run")
     return found[0]
 
 
-WHOLE_FILES_NOTE = ("Data quality describes whole source files and ETL runs, which cannot be limited to your "
-                    "access, so it is not shown to you.")
+WHOLE_FILES_NOTE = N_("Data quality describes whole source files and ETL runs, which cannot be limited to your "
+                      "access, so it is not shown to you.")
 
 
 def require_whole_warehouse() -> None:
     """Files, runs and rejection counts cover every row: not for a user limited by a scope."""
     if not current().scope.unrestricted:
-        raise Forbidden(WHOLE_FILES_NOTE)
+        raise Forbidden(_(WHOLE_FILES_NOTE))
 
 
 def source_files() -> pd.DataFrame:
@@ -60,14 +63,24 @@ def _source_files() -> pd.DataFrame:
 def rejection_reasons() -> pd.DataFrame:
     """Rejected rows counted by reason. The ETL's reasons quote the offending cell ("'+7 912…'
     is not a whole number"), which is a raw cell: those who may read raw cells get the
-    reasons as written, everyone else the counts by rule and column with a generic reason."""
+    reasons as written, everyone else the counts by rule and column with a generic reason
+    (in the reader's language)."""
     require_whole_warehouse()
-    if _reads_raw_cells():
+    if reads_raw_cells():
         return _reasons_as_written()
-    return _reasons_by_column()
+    counted = _reasons_by_column().copy()
+    counted["reason"] = [_generic_reason(rule, column) for rule, column in zip(counted["rule"], counted["column_name"])]
+    return counted.drop(columns="column_name")[["subject", "source_file", "rule", "reason", "rows"]]
 
 
-def _reads_raw_cells() -> bool:
+def _generic_reason(rule: str, column: str | None) -> str:
+    if column:
+        return _("{rule} in column {column}").format(rule=terms.rule(rule, _), column=column)
+    return _("{rule} (whole row)").format(rule=terms.rule(rule, _))
+
+
+def reads_raw_cells() -> bool:
+    """Whether the reader gets the ETL's reasons as written (English, quoting raw cells)."""
     return can_read_rows() and current().scope.unrestricted
 
 
@@ -85,17 +98,15 @@ def _reasons_by_column() -> pd.DataFrame:
     run_id = latest_run()["run_id"]
     r = table(REJECTED_ROWS, scoped=False)
     r = r.filter(r.run_id == run_id)
-    counted = to_frame(r.group_by("subject", "source_file", "rule", "column_name").aggregate(rows=r.count())
-                       .order_by(ibis.desc("rows"), "subject", "source_file", "rule"))
-    counted["reason"] = [f"rule '{rule}'" + (f" in column {column}" if column else " (whole row)")
-                         for rule, column in zip(counted["rule"], counted["column_name"])]
-    return counted.drop(columns="column_name")[["subject", "source_file", "rule", "reason", "rows"]]
+    return to_frame(r.group_by("subject", "source_file", "rule", "column_name").aggregate(rows=r.count())
+                    .order_by(ibis.desc("rows"), "subject", "source_file", "rule"))
 
 
 def rejected_sample(limit: int = 200) -> pd.DataFrame:
     require_rows(RAW_CELLS_NOTE)
     if not current().scope.unrestricted:
-        raise Forbidden("Rejected rows cannot be attributed to your access scope, so their raw cells are not shown.")
+        raise Forbidden(_("Rejected rows cannot be attributed to your access scope, so their raw cells are not "
+                          "shown."))
     return _rejected_sample(limit)
 
 

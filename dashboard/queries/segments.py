@@ -13,10 +13,11 @@ from dashboard.cache import memoized
 from dashboard.filters import CUSTOMER_RANGE_COLUMNS, SegmentView
 from dashboard.queries.answers import first_row, ratio, to_frame, where_all
 from dashboard.source import table
-from etl.schema import CUSTOMER_SCORES, CUSTOMERS, SEGMENTS
+from etl.schema import CUSTOMER_CONTRIBUTIONS, CUSTOMER_SCORES, CUSTOMERS, SEGMENTS
 
 AT_RISK_COLUMNS = ("customer_id", "p_decline", "profit", "expected_profit_at_risk", "service_tier",
                    "top_category", "promo_share", "segment", "top_reasons")
+REASONS = 3      # reasons per customer, as training's top_reasons
 
 
 @memoized()
@@ -88,3 +89,24 @@ def _at_risk(view: SegmentView, limit: int | None) -> pd.DataFrame:
     ranked = j.select(*AT_RISK_COLUMNS).order_by(ibis.desc("p_decline"), "customer_id")
     return to_frame(ranked.limit(limit) if limit else ranked)
 
+
+
+def at_risk_reasons(view: SegmentView, limit: int | None = 500) -> pd.DataFrame:
+    """customer_id, feature, value, contribution: the ``REASONS`` largest contributions towards
+    decline of each customer :func:`at_risk` lists, largest first. The stored ``top_reasons``
+    are English sentences; these parts let a page word them in the reader's language."""
+    require_rows()
+    return _at_risk_reasons(view, limit)
+
+
+@memoized()
+def _at_risk_reasons(view: SegmentView, limit: int | None) -> pd.DataFrame:
+    j = _segment_rows(view)
+    ranked = j.select("customer_id", "p_decline").order_by(ibis.desc("p_decline"), "customer_id")
+    ids = (ranked.limit(limit) if limit else ranked).select("customer_id")
+    c = table(CUSTOMER_CONTRIBUTIONS)
+    mine = c.filter(c.contribution > 0).semi_join(ids, "customer_id")
+    rank = ibis.row_number().over(group_by=mine.customer_id, order_by=[ibis.desc(mine.contribution), mine.feature])
+    top = mine.mutate(rank=rank).filter(ibis._.rank < REASONS)
+    return to_frame(top.select("customer_id", "feature", "value", "contribution")
+                    .order_by("customer_id", ibis.desc("contribution"), "feature"))

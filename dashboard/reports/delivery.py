@@ -33,6 +33,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import quote, unquote, urlsplit
 
+from dashboard.i18n import MISSING
+from dashboard.language import _, using_lang
 from dashboard.reports.archive import Archive, Delivery, Manifest
 
 log = logging.getLogger(__name__)
@@ -131,30 +133,26 @@ def _local(iso: str) -> datetime:
     return datetime.fromisoformat(iso).astimezone()
 
 
-def _format_kpi(name: str, value) -> str:
-    if value is None:
-        return "–"
-    lowered = name.lower()
-    if any(word in lowered for word in ("rate", "share", "ratio")) and -1.5 <= value <= 1.5:
-        return f"{value:.1%}"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
 def headline_items(headline: dict, limit: int | None = None) -> list[tuple[str, str]]:
-    """``[(label, formatted value), ...]`` of a manifest's headline KPIs, in their order."""
-    from etl.schema import label
+    """``[(label, formatted value), ...]`` of a manifest's headline KPIs, in their order, in the
+    current language (the KPI history's titles and formats)."""
+    from dashboard.figures.history import look, shown
 
-    items = [(label(name), _format_kpi(name, value)) for name, value in headline.items()]
+    items = []
+    for name, value in headline.items():
+        title, kind = look(name)
+        items.append((title, shown(value, kind) if isinstance(value, (int, float)) else MISSING))
     return items if limit is None else items[:limit]
 
 
 def subject_of(manifest: Manifest) -> str:
-    """``Shopper Insights report 2026-11-30: Abandonment rate 88.2%, Declined customers 494``."""
-    headline = ", ".join(f"{name} {value}" for name, value in headline_items(manifest.headline, 2))
-    date = _local(manifest.created).strftime("%Y-%m-%d")
-    return f"Shopper Insights report {date}" + (f": {headline}" if headline else "")
+    """``Shopper Insights report 2026-11-30: Abandonment rate 88.2%, Activity declined 38.1%``, in
+    the report's language."""
+    with using_lang(manifest.lang):
+        headline = ", ".join(f"{name} {value}" for name, value in headline_items(manifest.headline, 2))
+        date = _local(manifest.created).strftime("%Y-%m-%d")
+        subject = _("Shopper Insights report {date}").format(date=date)
+    return subject + (f": {headline}" if headline else "")
 
 
 def compose(archive: Archive, manifest: Manifest, to: str, sender: str) -> EmailMessage:
@@ -166,9 +164,12 @@ def compose(archive: Archive, manifest: Manifest, to: str, sender: str) -> Email
     message["To"] = Address(addr_spec=to)
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or None)
-    lines = [subject_of(manifest), "", *(f"{name}: {value}" for name, value in headline_items(manifest.headline)),
-             "", f"Data version {manifest.data_version}.",
-             "The report is in this mail as HTML" + (" and attached as PDF." if "pdf" in manifest.formats else ".")]
+    with using_lang(manifest.lang):   # the summary in the report's language, like the report
+        lines = [subject_of(manifest), "",
+                 *(f"{name}: {value}" for name, value in headline_items(manifest.headline)), "",
+                 _("Data version {version}.").format(version=manifest.data_version),
+                 _("The report is in this mail as HTML and attached as PDF.") if "pdf" in manifest.formats
+                 else _("The report is in this mail as HTML.")]
     message.set_content("\n".join(lines))
     try:
         html = archive.file(manifest.id, "html").read_text(encoding="utf-8")

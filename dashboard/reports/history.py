@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dashboard.auth.settings import state_dir
+from dashboard.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def series(kpi: str, *, source: str | None = None) -> list[tuple[datetime, float
             if (source is None or s.source == source) and isinstance(s.kpis.get(kpi), (int, float))]
 
 
-SCOPED_NOTE = "The KPI history covers all rows, so it is not shown for limited access."
+SCOPED_NOTE = N_("The KPI history covers all rows, so it is not shown for limited access.")
 
 
 def visible() -> list[Snapshot]:

@@ -62,3 +62,51 @@ def serving(trained: dict, **env: str) -> Iterator[str]:
         finally:
             server.shutdown()
             thread.join(timeout=10)
+
+
+# Every page of the app at a link that shows it filled in; the admin pages are reachable because
+# on loopback without sign-in (AUTH unset) the visitor is the operator, an admin.
+EVERY_PAGE = {
+    "overview": "/",
+    "carts": "/carts?segment=0,1",
+    "customers": "/customers?tier=standard",
+    "segments": "/segments?segment=promo_risk_high_profit",
+    "what-if": "/what-if?subject=customers",
+    "model": "/model?subject=customers",
+    "data-quality": "/data-quality",
+    "reports": "/reports",
+    "admin-users": "/admin/users",
+    "admin-audit": "/admin/audit",
+    "admin-data": "/admin/data",
+    "not-found": "/no-such-page",
+}
+_SHARED: dict[str, dict] = {}
+
+
+def shared_warehouse(tmp_path_factory, raw: Path) -> dict:
+    """One trained warehouse per test session for the browser modules that only read it (the
+    ETL and training take most of a browser module's time)."""
+    if str(raw) not in _SHARED:
+        _SHARED[str(raw)] = trained_warehouse(tmp_path_factory.mktemp("browser-shared"), raw)
+    return _SHARED[str(raw)]
+
+
+def with_lang(path: str, lang: str) -> str:
+    """``path`` asking for ``lang`` (``?lang=`` is how a link chooses the language)."""
+    return f"{path}{'&' if '?' in path else '?'}lang={lang}"
+
+
+def settle(page) -> None:
+    """Wait until Dash has no request in flight and the charts are drawn (and described)."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
+    # every chart drawn and given its text alternative (assets/charts.js)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.graph-figure'))"
+                           ".every(box => box.dataset.described === 'true')")
+    page.wait_for_timeout(300)
+
+
+def open_page(page, path: str) -> None:
+    page.goto(path)
+    page.wait_for_selector("h1")
+    settle(page)
