@@ -32,10 +32,13 @@
     });
   }
 
+  // Plotly's bits of markup (<b>, <br>) out of a title: parsed in an inert document, where an
+  // <img onerror> or a script in a data-derived label would never run (unlike a div of this page)
+  var inert = document.implementation.createHTMLDocument("");
   function plain(text) {
-    var div = document.createElement("div");
-    div.innerHTML = String(text || "").replace(/<br\s*\/?>/gi, " ");
-    return div.textContent.replace(/\s+/g, " ").trim();
+    var box = inert.createElement("div");
+    box.innerHTML = String(text || "").replace(/<br\s*\/?>/gi, " ");
+    return box.textContent.replace(/\s+/g, " ").trim();
   }
 
   function graphDiv(graphId) {

@@ -147,7 +147,7 @@ def create_app() -> dash.Dash:
 
     # Order matters: compression's after_request must run last (so it is registered first),
     # the response cache's lookup after the request guard and its store before compression.
-    install_compression(server)
+    install_compression(server, config)
     response_cache.install(server, update_path)
 
     @server.after_request
@@ -218,6 +218,7 @@ def warm_up(server) -> threading.Thread:
         # in 13; off-cube p95 211 -> 99 ms, benchmarks/README.md "Novel filter changes").
         gc.freeze()
 
+    server.extensions["static_compression"].prime()   # quality-11 bundles, in their own threads
     thread = threading.Thread(target=work, name="warm-up", daemon=True)
     thread.start()
     return thread

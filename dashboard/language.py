@@ -56,12 +56,23 @@ def explicit_lang() -> str | None:
     return valid(request.args.get("lang")) if has_request_context() else None
 
 
+def _browser_lang() -> str:
+    """What the browser's Accept-Language (else DEFAULT_LANG) picks, without any choice made."""
+    return request.accept_languages.best_match(LANGS) or default_lang()
+
+
 def _from_request() -> str:
+    return explicit_lang() or valid(request.headers.get(HEADER)) or _browser_lang()
+
+
+def link_lang() -> str | None:
+    """The ``lang`` an in-app link must carry: the reader's language when it was chosen (not
+    what the browser would pick anyway). Links drawn by a callback or by ``/_dash-layout`` see
+    no ``?lang=``, only the page's header, so reading the address alone would drop the choice."""
+    if not has_request_context():
+        return None
     chosen = explicit_lang() or valid(request.headers.get(HEADER))
-    if chosen:
-        return chosen
-    best = request.accept_languages.best_match(LANGS)
-    return best or default_lang()
+    return chosen if chosen and chosen != _browser_lang() else None
 
 
 def current_lang() -> str:
@@ -74,6 +85,12 @@ def current_lang() -> str:
     if "shopper_lang" not in g:
         g.shopper_lang = _from_request()
     return g.shopper_lang
+
+
+def lang_params() -> dict[str, str]:
+    """``{"lang": ...}`` for an in-app link's query when it must carry one (:func:`link_lang`)."""
+    lang = link_lang()
+    return {"lang": lang} if lang else {}
 
 
 @contextlib.contextmanager

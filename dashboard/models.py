@@ -61,6 +61,10 @@ class ModelCard:
     # the training rows' distribution per feature (etl.train.card.feature_distributions);
     # empty for cards written before drift was recorded (dashboard.drift says to retrain)
     feature_distributions: Mapping[str, dict] = field(default_factory=dict)
+    # issue 14; all empty for cards trained before it (the pages then show bare numbers)
+    holdout_ci: Mapping[str, Any] = field(default_factory=dict)   # metric: [low, high], level, resamples
+    selection: Mapping[str, Any] = field(default_factory=dict)    # paired repeated CV vs the seed's pipeline
+    calibration: Mapping[str, Any] = field(default_factory=dict)  # cv_brier, method, reliability bins
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -79,7 +83,14 @@ class ModelCard:
             leakage_excluded=tuple((card.get("leakage") or {}).get("excluded") or ()),
             candidates=tuple(card.get("candidates") or ()),
             permutation_importance=tuple(card.get("permutation_importance") or ()),
-            feature_distributions=card.get("feature_distributions") or {}, raw=card)
+            feature_distributions=card.get("feature_distributions") or {},
+            holdout_ci=metrics.get("holdout_ci") or {}, selection=card.get("selection") or {},
+            calibration=card.get("calibration") or {}, raw=card)
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The holdout metric's 95 % bootstrap interval, None when the card has none."""
+        bounds = self.holdout_ci.get(metric)
+        return (float(bounds[0]), float(bounds[1])) if bounds else None
 
 
 def read_card(subject: str) -> ModelCard:

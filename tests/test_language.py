@@ -114,3 +114,19 @@ def test_plotly_locale_comes_from_cldr(lang):
     assert locale["thousands"] == {"es": ".", "ru": "\xa0"}[lang]
     assert locale["months"][0].lower() == {"es": "enero", "ru": "январь"}[lang]
     assert locale["days"][0].lower() == {"es": "domingo", "ru": "воскресенье"}[lang]   # d3 starts on Sunday
+
+
+def test_links_drawn_by_dash_requests_keep_a_chosen_language(app):
+    """/_dash-layout and callbacks see no ?lang=, only the page's header: the navigation must
+    still carry a language the reader chose, and not one the browser picks anyway."""
+    from dashboard.language import link_lang
+
+    client = app.server.test_client()
+    chosen = client.get("/_dash-layout", headers={HEADER: "ru", "Accept-Language": "en"}).get_data(as_text=True)
+    assert 'carts?lang=ru"' in chosen and 'customers?lang=ru"' in chosen   # Dash writes "/" as \u002f
+    browser = client.get("/_dash-layout", headers={HEADER: "ru", "Accept-Language": "ru"}).get_data(as_text=True)
+    assert 'carts"' in browser and "carts?lang" not in browser and "customers?lang" not in browser
+    with app.server.test_request_context("/_dash-update-component", method="POST", headers={HEADER: "es"}):
+        assert link_lang() == "es"
+    with app.server.test_request_context("/carts?lang=en"):
+        assert link_lang() is None   # English is what this browser (no Accept-Language) gets anyway

@@ -83,9 +83,7 @@ def test_card_contents(trained, subject):
     assert {"roc_auc_mean", "roc_auc_std", "pr_auc_mean", "brier_mean"} <= set(card["metrics"]["cv"])
     assert card["threshold"] == card["thresholds"]["default"]
     assert 0 < card["threshold"] < 1
-    chosen = [c for c in card["candidates"] if c["name"] == card["estimator"]["candidate"]]
-    assert chosen and chosen[0]["cv"]["roc_auc_mean"] == max(
-        c["cv"]["roc_auc_mean"] for c in card["candidates"] if "cv" in c)
+    assert card["estimator"]["candidate"] in {c["name"] for c in card["candidates"] if "cv" in c}
     assert set(card["feature_specs"]) == set(card["features"]) == set(card["baseline"])
     for spec in card["feature_specs"].values():
         assert spec["kind"] in ("int", "float", "bool", "category") and spec["label"]
@@ -99,6 +97,51 @@ def test_card_contents(trained, subject):
     assert len(card["holdout_ids"]) == card["rows"]["holdout"]
     assert card["library_versions"]["scikit-learn"]
     json.dumps(card, allow_nan=False)  # strict JSON: no NaN/inf for the dashboard
+
+
+@pytest.mark.parametrize("subject", ["carts", "customers"])
+def test_card_records_the_paired_selection_intervals_and_calibration(trained, subject):
+    """Issue 14: the seed's pipeline is the baseline; the choice, its interval and the holdout
+    intervals are in the card."""
+    card = cards.read_card(trained["models"], subject)
+    selection = card["selection"]
+    assert selection["folds"]["kind"] == "RepeatedStratifiedKFold"
+    assert (selection["folds"]["splits"], selection["folds"]["repeats"]) == (3, 2)   # --fast
+    assert "Nadeau-Bengio" in selection["interval"] and selection["level"] == 0.95
+    assert selection["baseline"]["params"] == {"C": 1, "l1_ratio": 1}
+    searched = {c["name"] for c in card["candidates"] if "cv" in c}
+    assert {r["name"] for r in selection["candidates"]} == searched
+    for row in selection["candidates"]:
+        assert row["difference_low"] <= row["difference"] <= row["difference_high"]
+        assert row["roc_auc_sd"] >= 0
+    best = next(r for r in selection["candidates"] if r["name"] == selection["best"])
+    assert best["roc_auc_mean"] == max(r["roc_auc_mean"] for r in selection["candidates"])
+    if best["difference_low"] > 0:
+        assert selection["chosen"] == "candidate" and card["estimator"]["candidate"] == best["name"]
+        assert card["estimator"]["params"] == best["params"]
+    else:
+        assert selection["chosen"] == "baseline" and card["estimator"]["baseline"]
+        assert card["estimator"]["params"] == {"C": 1, "l1_ratio": 1}
+    assert selection["reason"]
+    holdout, ci = card["metrics"]["holdout"], card["metrics"]["holdout_ci"]
+    assert ci["resamples"] == 200 and ci["level"] == 0.95
+    for metric in ("roc_auc", "f1", "pr_auc", "brier"):
+        low, high = ci[metric]
+        assert low <= holdout[metric] <= high
+    calibration = card["calibration"]
+    assert set(calibration["cv_brier"]) == {"none", "sigmoid", "isotonic"}
+    method = calibration["method"]
+    assert card["estimator"]["calibration"] == method
+    if method is None:
+        assert min(calibration["cv_brier"]["sigmoid"], calibration["cv_brier"]["isotonic"]) >= \
+            calibration["cv_brier"]["none"]
+    else:
+        assert calibration["cv_brier"][method] < calibration["cv_brier"]["none"]
+        assert card["estimator"]["class"] == "CalibratedClassifierCV"
+    assert card["metrics"]["cv"]["brier_mean"] > 0
+    bins = calibration["reliability"]
+    assert sum(b["rows"] for b in bins) == card["rows"]["holdout"] and len(bins) <= 10
+    assert all(0 <= b["observed"] <= 1 and b["low"] <= b["predicted"] <= b["high"] for b in bins)
 
 
 def test_carts_card_excludes_the_leaking_outcome(trained):

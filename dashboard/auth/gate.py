@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # Callback outputs that need more than the viewer role: the component id of one output of
 # each such callback. Admin pages keep their ids under "admin-".
 ROW_OUTPUTS = ("seg-download", "wi-start-msg", "carts-rows-body", "carts-rows-download",
-               "cust-rows-body", "cust-rows-download")
+               "cust-rows-body", "cust-rows-download", "seg-camp-download")
 ADMIN_PREFIX = "admin-"
 ROUTER = "router"   # page_of() for Dash's own page router callback
 UNAUTHENTICATED = N_("Sign in to use Shopper Insights.")

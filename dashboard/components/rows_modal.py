@@ -16,7 +16,7 @@ import pandas as pd
 from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import terms
+from dashboard import spreadsheet, terms
 from dashboard.auth.scoping import can_read_rows
 from dashboard.response_cache import keep_out
 from dashboard.crossfilter import Ids
@@ -102,7 +102,7 @@ def export_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    return export_frame(frame).to_csv(index=False).encode("utf-8-sig")  # BOM: Excel opens UTF-8 correctly
+    return spreadsheet.csv_bytes(export_frame(frame))
 
 
 def opened(clicks, filters, read_rows: Callable, count_rows: Callable) -> tuple[list, bool]:

@@ -15,7 +15,7 @@ from dashboard.auth.identity import Capability, Identity, Role
 from dashboard.auth.session import current
 from dashboard import terms
 from dashboard.auth.state import NotInstalled, stores
-from dashboard.language import LANGS, N_, NAMES, _, current_lang, explicit_lang
+from dashboard.language import LANGS, N_, NAMES, _, current_lang, link_lang
 
 
 # the role names, shown in the open-access banner (and the admin pages)
@@ -30,7 +30,7 @@ def _visible(page: dict, identity: Identity) -> bool:
 
 def _href(page: dict) -> str:
     """A page's link; a language chosen in the address (``?lang=``) goes along with it."""
-    lang = explicit_lang()
+    lang = link_lang()
     return page["relative_path"] + (f"?lang={lang}" if lang else "")
 
 

@@ -144,3 +144,28 @@ def probability_gauge(p: float, threshold: float, subject: str) -> Figure:
                             steps=[dict(range=[0, threshold * 100], color="#EAF2F8"),
                                    dict(range=[threshold * 100, 100], color="#FBEEE6")]))
     return figure([trace], {"margin": dict(l=24, r=24, t=48, b=8)}, None, 250)
+
+
+OBSERVED = {"carts": N_("Observed abandonment rate"), "customers": N_("Observed decline rate")}
+
+
+def reliability_curve(bins: Sequence[dict], subject: str) -> Figure:
+    """Mean predicted probability against the observed rate per bin of the holdout (the card's
+    ``calibration.reliability``); a calibrated model lies on the diagonal. Marker area follows
+    the bin's row count, so a far-off bin of three rows does not look like a systematic error."""
+    title = _("Calibration (holdout): predicted vs observed")
+    if not bins:
+        return empty(_("No reliability curve in this model card: retrain the model to record it"), title=title)
+    rows = [b["rows"] for b in bins]
+    largest = max(rows)
+    hover = _("predicted {predicted}, observed {observed}").format(predicted="%{x:.2f}", observed="%{y:.2f}")
+    counted = _("{counted}: {n}").format(counted=_(COUNTED[subject]), n="%{customdata:,}")
+    traces = [dict(type="scatter", x=[0, 1], y=[0, 1], mode="lines", name=_("Perfectly calibrated"),
+                   line=dict(color=NEUTRAL, dash="dash"), hoverinfo="skip"),
+              dict(type="scatter", x=[b["predicted"] for b in bins], y=[b["observed"] for b in bins],
+                   mode="lines+markers", name=_("Model"), customdata=rows, line=dict(color=GOOD, width=2),
+                   marker=dict(color=GOOD, size=[8 + 18 * (n / largest) ** 0.5 for n in rows]),
+                   hovertemplate=f"{hover}<br>{counted}<extra></extra>")]
+    layout = {"xaxis": dict(title=dict(text=_("Mean predicted probability")), range=[0, 1]),
+              "yaxis": dict(title=dict(text=_(OBSERVED[subject])), range=[0, 1.02])}
+    return figure(traces, layout, title, 340)

@@ -14,6 +14,7 @@ from dash import Input, Output, callback, html
 
 from dashboard.auth.audit import Entries
 from dashboard.auth.state import NotInstalled, is_admin, stores, uncached
+from dashboard.components.library_texts import grid_locale
 from dashboard.components.cards import page_header
 from dashboard.inputs import text
 from dashboard.language import N_, _, lazy, ngettext, number, page_title
@@ -119,6 +120,7 @@ def layout(**_query) -> html.Div:
         html.P(shown_text(len(found), len(entries), entries.skipped), id=SHOWN, className="text-secondary small"),
         dag.AgGrid(id=GRID, rowData=found, columnDefs=column_defs(),
                    defaultColDef={"sortable": True, "resizable": True},
+                   dashGridOptions={"localeText": grid_locale()},
                    style={"height": "640px"}, className="ag-theme-quartz"),
     ])
 

@@ -18,6 +18,7 @@ from dash.exceptions import PreventUpdate
 from dashboard import crossfilter, figures, terms
 from dashboard.auth.scoping import allowed_values, clamp_customer_filters
 from dashboard.bins import customer_bins
+from dashboard.components.library_texts import dropdown_labels
 from dashboard.components import rows_modal
 from dashboard.components.alerts import guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, legend_key, page_header
@@ -131,7 +132,8 @@ def _panel(filters: CustomerFilters) -> dbc.Card:
             id=IDS.of("category"),
             options=[{"label": terms.category(c, _), "value": slug(c)}
                      for c in allowed_values("top_category", CATEGORIES)],
-            value=[slug(c) for c in filters.categories], multi=True, placeholder=_("All categories")),
+            value=[slug(c) for c in filters.categories], multi=True, placeholder=_("All categories"),
+            labels=dropdown_labels()),
             IDS.of("category")),
         *sliders,
     ]), className="filter-panel mb-3")

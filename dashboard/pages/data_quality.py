@@ -14,6 +14,7 @@ from dash import html
 
 from dashboard import figures, terms
 from dashboard.auth.scoping import Forbidden
+from dashboard.components.library_texts import grid_locale
 from dashboard.components.alerts import forbidden_alert, guarded_layout, with_code
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.moments import when
@@ -134,4 +135,5 @@ def _sample_grid(sample) -> dag.AgGrid:
                                   {"field": "reason", "headerName": _("Reason"), "flex": 1, "minWidth": 260},
                                   {"field": "raw_values", "headerName": _("Raw cells"), "flex": 1, "minWidth": 260}],
                       defaultColDef={"sortable": True, "resizable": True, "filter": True},
+                      dashGridOptions={"localeText": grid_locale()},
                       style={"height": "420px"}, className="ag-theme-quartz")

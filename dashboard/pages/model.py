@@ -13,9 +13,10 @@ from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for, values
 from dashboard.drift import PSI_FLAG, feature_drift, retrain_suggested
 from dashboard.figures.drift import drift_figure
+from dashboard.figures.model import reliability_curve
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
-from dashboard.language import N_, _, current_lang, explicit_lang, lazy, number, page_title, percent
+from dashboard.language import N_, _, current_lang, lang_params, lazy, number, page_title, percent
 from dashboard.models import ModelCard, read_card
 from dashboard.queries import confusion, latest_run
 from dashboard.source import Unavailable
@@ -26,6 +27,7 @@ dash.register_page(__name__, path="/model", name=N_("Model"), order=5, title=pag
 
 STATE = {"type": "url-state", "page": "model"}
 SUBJECT_NAMES = {"carts": N_("Cart abandonment"), "customers": N_("Customer decline")}
+CALIBRATION_METHODS = {"sigmoid": N_("sigmoid (Platt)"), "isotonic": N_("isotonic")}
 
 
 def _subject(value) -> str:
@@ -79,8 +81,11 @@ def _facts(card: ModelCard) -> dbc.Card:
         warehouse_version = None
     stale = warehouse_version is not None and card.data_version not in (None, warehouse_version)
     rows = [(_("Model"), terms.estimator(card.chosen_candidate, card.estimator_label, _)),
-            (_("Holdout ROC-AUC"), _auc(holdout.get("roc_auc"))),
-            (_("Holdout PR-AUC / F1 / Brier"), " / ".join(_auc(holdout.get(k)) for k in ("pr_auc", "f1", "brier"))),
+            (_("Calibration"), _calibration_name(card)),
+            (_("Holdout ROC-AUC"), with_interval(card, "roc_auc")),
+            (_("Holdout F1 at the threshold"), with_interval(card, "f1")),
+            (_("Holdout PR-AUC"), with_interval(card, "pr_auc")),
+            (_("Holdout Brier score"), with_interval(card, "brier")),
             (_("CV ROC-AUC"), f"{_auc(cv.get('roc_auc_mean'))} ± {_auc(cv.get('roc_auc_std'))}"),
             (_("Trained"), terms.moment(card.trained_at, current_lang())),
             (_("Excluded as leakage"), ", ".join(terms.label(c, _) for c in excluded) or _("none")),
@@ -88,6 +93,8 @@ def _facts(card: ModelCard) -> dbc.Card:
     return dbc.Card(dbc.CardBody([
         html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                    className="meta-table"),
+        html.P(_("In brackets: 95 % bootstrap interval over the {n} holdout rows.").format(
+            n=number(holdout.get("rows"))), className="small text-secondary mb-0") if card.holdout_ci else None,
         dbc.Alert(_("This model was trained on another version of the data than the warehouse holds: "
                     "run {command}.").format(command="python -m etl train"), color="warning",
                   className="mt-2 mb-0") if stale else None,
@@ -97,6 +104,87 @@ def _facts(card: ModelCard) -> dbc.Card:
 def _auc(value) -> str:
     """A metric between 0 and 1 with three decimals (``–`` when the card lacks it)."""
     return number(value, 3)
+
+
+def with_interval(card: ModelCard, metric: str) -> str:
+    """"0.910 (0.88–0.94)": the holdout metric and its bootstrap interval (the bare number for a
+    card trained before intervals were recorded)."""
+    value, bounds = card.holdout.get(metric), card.interval(metric)
+    if bounds is None:
+        return _auc(value)
+    return _("{value} ({low}–{high})").format(value=_auc(value), low=number(bounds[0], 2),
+                                              high=number(bounds[1], 2))
+
+
+def _calibration_name(card: ModelCard) -> str:
+    if not card.calibration:
+        return "–"
+    method = card.calibration.get("method")
+    if method is None:
+        return _("none")
+    name = CALIBRATION_METHODS.get(method, method)
+    return _(name)
+
+
+def _difference(row: dict) -> str:
+    return _("{difference} (95 % interval {low} to {high})").format(
+        difference=number(row.get("difference"), 3), low=number(row.get("difference_low"), 3),
+        high=number(row.get("difference_high"), 3))
+
+
+def _verdict(card: ModelCard) -> str:
+    """Why this model and not the seed's pipeline, and whether it was calibrated, in the reader's words."""
+    selection, calibration = card.selection, card.calibration
+    best = next((r for r in selection.get("candidates", ()) if r.get("name") == selection.get("best")), {})
+    model = terms.estimator(best.get("name"), best.get("label"), _)
+    if selection.get("chosen") == "candidate":
+        text = _("{model} was chosen: its ROC-AUC is higher than the seed's pipeline's by {difference}, "
+                 "and the whole interval is above zero.").format(model=model, difference=_difference(best))
+    else:
+        text = _("The seed's pipeline was kept: the best candidate, {model}, differs from it by {difference}; "
+                 "an interval that is not above zero does not show a better model.").format(
+            model=model, difference=_difference(best))
+    briers, method = calibration.get("cv_brier") or {}, calibration.get("method")
+    if method:
+        name = CALIBRATION_METHODS.get(method, method)
+        text += " " + _("Calibrated ({method}): it lowered the cross-validated Brier score from {before} "
+                        "to {after}.").format(method=_(name), before=_auc(briers.get("none")),
+                                              after=_auc(briers.get(method)))
+    elif briers:
+        text += " " + _("Not calibrated: no calibration method lowered the cross-validated Brier score "
+                        "({value}).").format(value=_auc(briers.get("none")))
+    return text
+
+
+def _selection(card: ModelCard) -> dbc.Card | None:
+    """The paired comparison with the seed's pipeline (issue 14); nothing for older cards."""
+    selection = card.selection
+    if not selection:
+        return None
+    folds, baseline = selection.get("folds", {}), selection.get("baseline", {})
+    chosen_baseline = selection.get("chosen") == "baseline"
+    rows = [html.Tr([html.Td([_("The seed's pipeline (logistic regression, L1, C = 1)"),
+                              html.Span(" " + _("(chosen)"), className="fw-bold") if chosen_baseline else None]),
+                     html.Td(f"{_auc(baseline.get('roc_auc_mean'))} ± {_auc(baseline.get('roc_auc_sd'))}"),
+                     html.Td(_("baseline"))])]
+    for row in sorted(selection.get("candidates", ()), key=lambda r: -r.get("roc_auc_mean", 0)):
+        chosen = not chosen_baseline and row.get("name") == selection.get("best")
+        rows.append(html.Tr([
+            html.Td([terms.estimator(row.get("name"), row.get("label"), _),
+                     html.Span(" " + _("(chosen)"), className="fw-bold") if chosen else None]),
+            html.Td(f"{_auc(row.get('roc_auc_mean'))} ± {_auc(row.get('roc_auc_sd'))}"),
+            html.Td(_difference(row))]))
+    head = html.Thead(html.Tr([html.Th(h, scope="col") for h in
+                               (_("Candidate"), _("ROC-AUC (mean ± sd)"), _("Difference from the seed's pipeline"))]))
+    how = _("Paired {splits}×{repeats} repeated stratified cross-validation on {n} training rows; intervals are "
+            "Nadeau–Bengio corrected resampled t intervals (95 %), because repeated folds overlap.").format(
+        splits=number(folds.get("splits")), repeats=number(folds.get("repeats")), n=number(folds.get("rows")))
+    return dbc.Card(dbc.CardBody([
+        html.H2(_("Chosen against the seed's pipeline"), className="h6"),
+        html.P(_verdict(card), id="model-verdict"),
+        dbc.Table([head, html.Tbody(rows)], striped=True, responsive=True, size="sm", className="mb-2"),
+        html.P(how, className="small text-secondary mb-0"),
+    ]), className="mb-3")
 
 
 def _candidates(card: ModelCard) -> dbc.Table:
@@ -135,8 +223,7 @@ def _drift(subject: str) -> dbc.Row:
 
 def _link(subject: str) -> str:
     """The tab of ``subject``, in the language of this page."""
-    lang = explicit_lang()
-    return dash.get_relative_path("/model") + query_string({"subject": subject, **({"lang": lang} if lang else {})})
+    return dash.get_relative_path("/model") + query_string({"subject": subject, **lang_params()})
 
 
 @guarded_layout(N_("Model"))
@@ -181,6 +268,9 @@ def layout(**query) -> html.Div:
             dbc.Col(graph_card("model-profit", out.profit), lg=6),
             dbc.Col(graph_card("model-importance", figures.importances(importance)), lg=6),
         ]),
+        dbc.Row([dbc.Col(graph_card("model-reliability",
+                                    reliability_curve(card.calibration.get("reliability") or [], subject)), lg=6),
+                 dbc.Col(_selection(card), lg=6)]),
         _drift(subject),
         dbc.Card(dbc.CardBody([html.H2(_("Candidates compared (cross-validation on the training split)"),
                                        className="h6"),

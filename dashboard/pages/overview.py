@@ -16,6 +16,7 @@ from dash import Input, Output, callback, dcc, html
 from dashboard import figures, terms
 from dashboard.auth.scoping import Forbidden, allowed_values, clamp_cart_filters, clamp_customer_filters
 from dashboard.auth.state import uncached
+from dashboard.components.library_texts import dropdown_labels
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing, unavailable_alert
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import checklist, labelled, yes_no
@@ -174,7 +175,7 @@ def layout(**query) -> html.Div:
                 options=[{"label": terms.category(c, _), "value": slug(c)}
                          for c in allowed_values("top_category", CATEGORIES)],
                 value=[slug(c) for c in customer_filters.categories], multi=True, placeholder=_("All categories"),
-                style={"minWidth": "18rem"}), "ov-cust-category"),
+                labels=dropdown_labels(), style={"minWidth": "18rem"}), "ov-cust-category"),
         ], "ov-cust", customers, "ov-cust-revenue", "revenue", _("Explore customers →")))
         sections.append(dcc.Store(id=CUSTOMER_STATE, data=customers.state))
     except Unavailable as exc:

@@ -15,10 +15,11 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
-from flask import has_request_context, request
 
-from dashboard import figures, terms
+from dashboard import figures, spreadsheet, terms
 from dashboard.auth.scoping import ROWS_NOTE, can_read_rows
+from dashboard.components.library_texts import dropdown_labels, grid_locale
+from dashboard.components import campaign_panel
 from dashboard.components.alerts import guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.filter_panel import labelled
@@ -26,8 +27,8 @@ from dashboard.components.offcanvas import filter_column, filter_toggle
 from dashboard.components.view_model import outputs_for, values
 from dashboard.filters import SegmentView, parse_segment_view, query_dict, query_string
 from dashboard.ranges import event_points
-from dashboard.language import (HEADER, N_, _, current_lang, explicit_lang, lazy, money, ngettext, number,
-                                page_title, percent, plotly_locale, valid)
+from dashboard.language import (N_, _, current_lang, lang_params, lazy, money, ngettext, number, page_title, percent,
+                                plotly_locale)
 from dashboard.models import read_card
 from dashboard.queries import (AT_RISK_COLUMNS, at_risk, segment_p_decline, segment_profile, segment_summary,
                                segments)
@@ -67,10 +68,14 @@ def _formatter(spec: str, scale: int = 1, suffix: str = "") -> dict:
                         f"(params.value * {scale}) + {json.dumps(suffix)}"}
 
 
+def _rate_and_amount() -> tuple[dict, dict]:
+    """The grids' formatters of a probability (as a percentage) and of an amount of money."""
+    return _formatter(".1f", 100, percent(0.5, 0).replace(number(50), "")), _formatter(",.2f")   # "%" / " %"
+
+
 def _columns() -> list[dict]:
     """The grid's columns in the reader's language; the customer's id links to the What-if page."""
-    rate = _formatter(".1f", 100, percent(0.5, 0).replace(number(50), ""))   # "%" / " %"
-    amount = _formatter(",.2f")
+    rate, amount = _rate_and_amount()
     spec = {"p_decline": {"valueFormatter": rate, "sort": "desc"}, "promo_share": {"valueFormatter": rate},
             "profit": {"valueFormatter": amount}, "expected_profit_at_risk": {"valueFormatter": amount},
             "top_reasons": {"flex": 1, "minWidth": 300, "wrapText": True, "autoHeight": True,
@@ -88,9 +93,8 @@ def _columns() -> list[dict]:
 def what_if_link(customer_id) -> str:
     """The What-if page started from this customer, in the reader's language (a page load
     carries ``?lang=``, a callback the page's language in its header)."""
-    lang = explicit_lang() or (valid(request.headers.get(HEADER)) if has_request_context() else None)
     return dash.get_relative_path(WHAT_IF) + query_string({"subject": "customers", "start": str(customer_id),
-                                                           **({"lang": lang} if lang else {})})
+                                                           **lang_params()})
 
 
 def _threshold() -> float | None:
@@ -218,7 +222,8 @@ def layout(**query) -> html.Div:
     panel = dbc.Card(dbc.CardBody([
         html.H2(_("Segment"), className="h6 text-uppercase text-secondary"),
         labelled(_("Segment"), dcc.Dropdown(id="seg-segment", options=_segment_options(table),
-                                            value=out.segment, clearable=False), "seg-segment"),
+                                            value=out.segment, clearable=False, labels=dropdown_labels()),
+                 "seg-segment"),
         html.H2(_("Segment builder"), className="h6 text-uppercase text-secondary mt-3"),
         html.P(_("Narrow the segment: leave a field empty to ignore it."), className="small text-secondary"),
         *_builder(view),
@@ -264,7 +269,8 @@ def layout(**query) -> html.Div:
                                 className="small text-secondary mb-2"),
                     dag.AgGrid(id="seg-grid", columnDefs=_columns(), rowData=out.rows,
                                defaultColDef={"sortable": True, "resizable": True, "filter": False},
-                               dashGridOptions={"animateRows": False, "rowHeight": 34, "suppressCellFocus": False,
+                               dashGridOptions={"localeText": grid_locale(),
+                                                "animateRows": False, "rowHeight": 34, "suppressCellFocus": False,
                                                 "rowSelection": {"mode": "singleRow", "checkboxes": False,
                                                                  "enableClickSelection": True}},
                                style={"height": "520px"} if rows_allowed else {"display": "none"},
@@ -272,6 +278,7 @@ def layout(**query) -> html.Div:
                     html.Div(id="seg-open", className="mt-2", **{"aria-live": "polite"}),
                     dcc.Download(id="seg-download"),
                 ]), className="graph-card mb-3"),
+                campaign_panel.section(parse_segment_view(query_dict(out.state))[0], query, *_rate_and_amount()),
             ], md=8, lg=9),
         ]),
     ])
@@ -321,10 +328,10 @@ def export_frame(view: SegmentView) -> pd.DataFrame:
 
 def export_bytes(frame: pd.DataFrame, kind: str) -> bytes:
     if kind == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig")  # BOM: Excel opens UTF-8 correctly
+        return spreadsheet.csv_bytes(frame)
     buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        frame.to_excel(writer, index=False, sheet_name=_("At-risk customers")[:31])
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:   # openpyxl too writes "=…" text as a formula
+        spreadsheet.inert(frame).to_excel(writer, index=False, sheet_name=_("At-risk customers")[:31])
     return buffer.getvalue()
 
 

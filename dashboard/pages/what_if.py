@@ -16,6 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import figures, terms
 from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, default_subject, require_subject
+from dashboard.components.library_texts import dropdown_labels
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
 from dashboard.components.cards import graph_card, page_header
 from dashboard.components.view_model import outputs_for
@@ -24,7 +25,7 @@ from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
 from dashboard.inputs import choice, first, number, text
-from dashboard.language import N_, _, current_lang, explicit_lang, graph_config, lazy, page_title, percent
+from dashboard.language import N_, _, current_lang, graph_config, lang_params, lazy, page_title, percent
 from dashboard.language import number as shown_number
 from dashboard.models import ModelCard, load, score
 from dashboard.queries import example_ids, subject_row
@@ -76,7 +77,7 @@ def _field(feature: str, spec: dict, value) -> dbc.Col:
     if kind in ("bool", "category"):
         options = [{"label": (_("Yes") if c else _("No")) if kind == "bool" else terms.value(feature, c, _), "value": c}
                    for c in spec.get("choices", [])]
-        control = dcc.Dropdown(id=fid, options=options, value=value, clearable=False)
+        control = dcc.Dropdown(id=fid, options=options, value=value, clearable=False, labels=dropdown_labels())
         hint = None
     else:
         step = 1 if kind == "int" else "any"
@@ -98,9 +99,12 @@ def _dom_id(pattern_id: dict) -> str:
 
 
 def _model_facts(card: ModelCard) -> html.Table:
-    holdout = card.holdout
+    auc, bounds = shown_number(card.holdout.get("roc_auc"), 3), card.interval("roc_auc")
+    if bounds is not None:   # "0.910 (0.88–0.94)": one holdout number alone claims too much (issue 14)
+        auc = _("{value} ({low}–{high})").format(value=auc, low=shown_number(bounds[0], 2),
+                                                 high=shown_number(bounds[1], 2))
     rows = [(_("Model"), terms.estimator(card.chosen_candidate, card.estimator_label, _)),
-            (_("Holdout ROC-AUC"), shown_number(holdout.get("roc_auc"), 3)),
+            (_("Holdout ROC-AUC (95 % interval)") if bounds is not None else _("Holdout ROC-AUC"), auc),
             (_("Trained"), terms.moment(card.trained_at, current_lang())),
             (_("Decision threshold"), shown_number(float(card.threshold), 2)),
             (_("Model version"), card.model_version or "–")]
@@ -177,8 +181,7 @@ def _advice(advice, subject: str, threshold: float, p: float) -> html.Div:
 
 def _link(subject: str) -> str:
     """The tab of ``subject``, in the language of this page."""
-    lang = explicit_lang()
-    return dash.get_relative_path("/what-if") + query_string({"subject": subject, **({"lang": lang} if lang else {})})
+    return dash.get_relative_path("/what-if") + query_string({"subject": subject, **lang_params()})
 
 
 @guarded_layout(N_("What-if"))

@@ -14,7 +14,8 @@ log = logging.getLogger("etl.train")
 
 
 def summary_table(cards: dict[str, dict]) -> str:
-    """Candidates with their CV scores, the chosen one starred, then its holdout numbers."""
+    """Candidates with their CV scores, the chosen one starred, then its holdout numbers, the
+    paired comparison with the seed's pipeline and the calibration decision."""
     lines = [f"{'subject':<10} {'candidate':<32} {'CV ROC-AUC':>16} {'CV PR-AUC':>9} {'CV F1':>6} {'time':>7}"]
     for subject, card in cards.items():
         for result in card["candidates"]:
@@ -26,6 +27,16 @@ def summary_table(cards: dict[str, dict]) -> str:
             lines.append(f"{subject:<10}{star}{result['label'][:32]:<32} "
                          f"{cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} {cv['pr_auc_mean']:>9.4f} "
                          f"{cv['f1_mean']:>6.3f} {result['seconds']:>6.1f}s")
+        selection = card.get("selection")
+        if selection:
+            folds = selection["folds"]
+            lines.append(f"{'':<10} paired {folds['splits']}x{folds['repeats']} repeated CV vs the seed's pipeline "
+                         f"(ROC-AUC {selection['baseline']['roc_auc_mean']:.4f} ± "
+                         f"{selection['baseline']['roc_auc_sd']:.4f}), {selection['interval']}:")
+            for row in selection["candidates"]:
+                lines.append(f"{'':<10}  {row['label'][:32]:<32} {row['roc_auc_mean']:.4f} ± {row['roc_auc_sd']:.4f}"
+                             f"  difference {row['difference']:+.4f} [{row['difference_low']:+.4f}, "
+                             f"{row['difference_high']:+.4f}]")
     lines.append("")
     lines.append(f"{'subject':<10} {'chosen':<32} {'ROC-AUC':>7} {'F1':>6} {'PR-AUC':>6} {'Brier':>6} "
                  f"{'thresh':>6}  holdout rows, leakage excluded, model")
@@ -40,6 +51,13 @@ def summary_table(cards: dict[str, dict]) -> str:
             lines.append(f"{'':<10} profit-aware threshold {t['profit']:.2f} at offer cost {t['offer_cost']:g}; "
                          f"holdout retained profit {h['retained_profit']['at_profit_threshold']:,.1f} "
                          f"(offer everyone: {h['retained_profit']['offer_everyone']:,.1f})")
+        ci = card["metrics"].get("holdout_ci")
+        if ci:
+            lines.append(f"{'':<10} holdout 95 % bootstrap intervals: " + ", ".join(
+                f"{m} {h[m]:.3f} [{ci[m][0]:.3f}, {ci[m][1]:.3f}]" for m in ("roc_auc", "f1", "pr_auc", "brier")))
+        if "selection" in card:
+            lines.append(f"{'':<10} chosen because {card['selection']['reason']}")
+            lines.append(f"{'':<10} calibration: {card['calibration']['reason']}")
         for decision in card["feature_decisions"]:
             lines.append(f"{'':<10} {decision['feature']}: {decision['decision']}")
     return "\n".join(lines)

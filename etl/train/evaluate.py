@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (average_precision_score, brier_score_loss, f1_score,
                              precision_recall_curve, precision_score, recall_score, roc_auc_score,
@@ -113,3 +114,55 @@ def permutation(model: Pipeline, X: pd.DataFrame, y: pd.Series, *, repeats: int)
     rows = [{"feature": f, "importance_mean": _r(m), "importance_std": _r(s)}
             for f, m, s in zip(X.columns, result.importances_mean, result.importances_std)]
     return sorted(rows, key=lambda r: -r["importance_mean"])
+
+
+BOOTSTRAP_RESAMPLES, FAST_BOOTSTRAP_RESAMPLES = 1000, 200
+RELIABILITY_BINS = 10
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic with mid-ranks (ties count one half); what
+    roc_auc_score computes, ~20x faster inside a 1000-fold loop."""
+    ranks = rankdata(p)
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    return (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def bootstrap_intervals(y: np.ndarray, p: np.ndarray, threshold: float, *, resamples: int,
+                        level: float = 0.95) -> dict:
+    """Percentile bootstrap intervals of the holdout ROC-AUC, F1 (at ``threshold``), PR-AUC and
+    Brier score. Rows are resampled within each class, so every resample has the holdout's
+    class balance (and both classes, which ROC-AUC needs); fixed seed, so reruns agree."""
+    y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+    rng = np.random.default_rng(SEED)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    values: dict[str, list[float]] = {"roc_auc": [], "f1": [], "pr_auc": [], "brier": []}
+    for _ in range(resamples):
+        rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        yb, pb = y[rows], p[rows]
+        predicted = pb >= threshold
+        tp = int(np.sum(predicted & (yb == 1)))
+        values["roc_auc"].append(_auc(yb, pb))
+        values["f1"].append(2 * tp / (predicted.sum() + len(pos)) if predicted.sum() + len(pos) else 0.0)
+        values["pr_auc"].append(average_precision_score(yb, pb))
+        values["brier"].append(float(np.mean((pb - yb) ** 2)))
+    tail = (1 - level) / 2 * 100
+    out: dict = {metric: [_r(np.percentile(v, tail)), _r(np.percentile(v, 100 - tail))]
+                 for metric, v in values.items()}
+    return {**out, "level": level, "resamples": resamples, "seed": SEED,
+            "method": "percentile bootstrap of the holdout rows, resampled within each class"}
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = RELIABILITY_BINS) -> list[dict]:
+    """Reliability curve: per non-empty bin of equal width in predicted probability, the mean
+    predicted probability, the observed positive rate and the number of rows."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    index = np.minimum((p * bins).astype(int), bins - 1)     # p = 1 goes to the last bin
+    out = []
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            out.append({"low": _r(b / bins), "high": _r((b + 1) / bins), "predicted": _r(p[inside].mean()),
+                        "observed": _r(y[inside].mean()), "rows": int(inside.sum())})
+    return out

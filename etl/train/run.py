@@ -1,8 +1,10 @@
 """One training run: every subject trained, carded and scored, published all-or-nothing.
 
 Order of work: check the warehouse contract (before copying anything), then inside a staged
-copy of the warehouse: read -> guard leakage -> decide collinear columns -> search -> thresholds
-on out-of-fold predictions -> one fit on the training split -> holdout numbers -> pickle + card
+copy of the warehouse: read -> guard leakage -> decide collinear columns -> search -> the best of
+each family against the seed's pipeline on paired repeated CV (compare.py) -> calibrated variant
+(calibration.py) -> thresholds on out-of-fold predictions -> one fit on the training split ->
+holdout numbers with bootstrap intervals -> pickle + card
 into a temporary folder -> score every row into the staged copy. The warehouse copy is swapped
 in when the block succeeds, then the model files are renamed into place; any failure leaves
 the published warehouse and models exactly as they were.
@@ -27,7 +29,8 @@ from threadpoolctl import threadpool_limits
 from etl.errors import ETLError
 from etl.schema import ETL_RUNS, MODEL_CARDS, OUTCOME_LABELS, SEGMENTS, label
 from etl.train import card as cards
-from etl.train import collinearity, dataset, evaluate, features, leakage, scoring, search, segments
+from etl.train import (calibration, collinearity, compare, dataset, evaluate, features, leakage, scoring, search,
+                       segments)
 from etl.train.features import SUBJECTS, Subject
 from etl.warehouse import connect, require_tables, staged, write_table
 
@@ -82,7 +85,14 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
              f"{cv.get_n_splits()}-fold CV")
     results = search.run_search(X_search, y_search, prep(), fast=fast, table_rows=table_rows,
                                 progress=progress)
-    best = search.choose(results)
+    paired_cv = compare.repeated_folds(fast)
+    progress(f"  paired comparison with the seed's pipeline on {paired_cv.get_n_splits()} repeated "
+             f"stratified splits")
+    base_scores, scores = compare.paired_scores(
+        lambda result: search.pipeline(prep(), search.searched_model(result, large)),
+        results, X_search, y_search, paired_cv, progress)
+    best, selection = compare.select(results, base_scores, scores, cv=paired_cv, rows=len(searched))
+    progress(f"  chosen: {selection['reason']}")
     model = search.pipeline(prep(), search.final_model(best, large))
 
     # thresholds come from out-of-fold predictions of the training split, never the holdout
@@ -91,6 +101,10 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         fold_of_row[test_idx] = k
     oof = cross_val_predict(model, X_search, y_search, cv=cv, method="predict_proba",
                             n_jobs=search.N_JOBS)[:, 1]
+    method, oof, calibrated = calibration.choose(prep, lambda: search.final_model(best, large), X_search,
+                                                 y_search, cv, oof, fast=fast, progress=progress)
+    if method is not None:
+        model = calibration.calibrated(prep(), search.final_model(best, large), method, fast)
     threshold = evaluate.f1_threshold(y_search, oof)
     thresholds: dict = {"default": threshold,
                         "default_rule": "maximises F1 on out-of-fold predictions of the training split"}
@@ -99,6 +113,7 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
     X_hold, y_hold = _xy(holdout, subject, chosen_features)
     started = time.perf_counter()
     model.fit(X_train, y_train)
+    resamples = evaluate.FAST_BOOTSTRAP_RESAMPLES if fast else evaluate.BOOTSTRAP_RESAMPLES
     p_hold = model.predict_proba(X_hold)[:, 1]
     progress(f"  fitted {best['label']} on {len(train):,} rows ({time.perf_counter() - started:.1f} s); "
              f"holdout ROC-AUC {evaluate.metrics(y_hold, p_hold, threshold)['roc_auc']:.4f}")
@@ -113,17 +128,25 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         "feature_distributions": cards.feature_distributions(train, specs),
         "estimator": {"candidate": best["name"], "label": best["label"],
                       "class": type(model.named_steps["model"]).__name__,
-                      "params": best["params"]},
+                      "params": best["params"], "calibration": method,
+                      "baseline": selection["chosen"] == "baseline"},
         "candidates": results,
+        "selection": selection,
+        "calibration": {**calibrated, "reliability": evaluate.reliability(y_hold, p_hold),
+                        "reliability_rule": f"{evaluate.RELIABILITY_BINS} equal-width bins of predicted "
+                                            "probability on the holdout (empty bins left out)"},
         "metrics": {"cv": evaluate.cv_metrics(y_search, oof, fold_of_row),
-                    "holdout": evaluate.metrics(y_hold, p_hold, threshold)},
+                    "holdout": evaluate.metrics(y_hold, p_hold, threshold),
+                    "holdout_ci": evaluate.bootstrap_intervals(y_hold, p_hold, threshold,
+                                                               resamples=resamples)},
         "threshold": threshold, "thresholds": thresholds,
         "leakage": guard, "feature_decisions": decisions,
         "rows": {"train": len(train), "holdout": len(holdout), "search": len(searched)},
         "curves": evaluate.curves(y_hold, p_hold),
         "contribution_method": {
             "name": "baseline occlusion",
-            "exact": best["name"] == "logistic_regression",
+            # sigmoid calibration of a logistic regression stays linear in the log-odds
+            "exact": best["name"] == "logistic_regression" and method in (None, "sigmoid"),
             "description": "logit(p(row)) - logit(p(row with the feature at its baseline value)); "
                            "exact and additive for logistic regression, a one-feature-at-a-time "
                            "effect for other models"},

@@ -10,8 +10,9 @@ it gained +0.002 CV ROC-AUC on carts (a sixth of a fold standard deviation) and 
 customers, while tripling the one-row what-if latency (21–26 ms under load against a 20 ms
 budget; a single forest takes ~8 ms).
 
-Selection is on the mean ROC-AUC over stratified folds of the training split only; ties
-go to the simpler family (the order of ``CANDIDATES``).
+The search picks each family's best grid point on the mean ROC-AUC over stratified folds of
+the training split only (ties go to the simpler family, the order of ``CANDIDATES``); which
+family is used is decided against the seed's pipeline in :mod:`etl.train.compare`.
 """
 from __future__ import annotations
 
@@ -140,10 +141,15 @@ def _summary(cv_results: dict, index: int) -> dict:
             for metric in SCORING for stat in ("mean", "std")}
 
 
+def searched_model(result: dict, large: bool) -> BaseEstimator:
+    """The estimator as searched (an SVC scored on its decision function): enough for ROC-AUC."""
+    candidate = next(c for c in CANDIDATES if c.name == result["name"])
+    return candidate.make(large).set_params(**result["params"])
+
+
 def final_model(result: dict, large: bool) -> BaseEstimator:
     """The unfitted estimator of a search result (candidate family + its best parameters)."""
-    candidate = next(c for c in CANDIDATES if c.name == result["name"])
-    model = candidate.make(large).set_params(**result["params"])
+    model = searched_model(result, large)
     if isinstance(model, SVC):
         # Platt scaling on internal folds; monotone, so the searched ROC-AUC is unchanged
         model = CalibratedClassifierCV(model, ensemble=False)
@@ -176,12 +182,6 @@ def run_search(X: pd.DataFrame, y: pd.Series, prep: ColumnTransformer, *, fast: 
                         "seconds": round(time.perf_counter() - started, 1)})
         progress(_line(results[-1]))
     return results
-
-
-def choose(results: list[dict]) -> dict:
-    """Highest mean CV ROC-AUC; the first (simplest) on ties."""
-    scored = [r for r in results if "cv" in r]
-    return max(scored, key=lambda r: r["cv"]["roc_auc_mean"])
 
 
 def _line(result: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -54,14 +55,52 @@ def serving(trained: dict, **env: str) -> Iterator[str]:
             patch.setenv(name, value)
         from dashboard.app import create_app
 
-        server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with running(make_server("127.0.0.1", 0, create_app().server, threaded=True)) as server:
             yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def running(server):
+    """``server`` answering from a thread until the block ends."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+class Site(ThreadingHTTPServer):
+    """A loopback site at http://localhost:PORT serving fixed pages (``pages``: path -> HTML), such
+    as a portal that frames the app; ``localhost`` is another site than the app's ``127.0.0.1``."""
+
+    daemon_threads = True
+
+    def __init__(self, pages: dict[str, str] | None = None) -> None:
+        site = self
+        self.pages = pages or {}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/favicon.ico":   # asked by the browser; a 404 would be a console error
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                body = site.pages.get(self.path.split("?")[0])
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.server_port}"
 
 
 # Every page of the app at a link that shows it filled in; the admin pages are reachable because
@@ -80,15 +119,6 @@ EVERY_PAGE = {
     "admin-data": "/admin/data",
     "not-found": "/no-such-page",
 }
-_SHARED: dict[str, dict] = {}
-
-
-def shared_warehouse(tmp_path_factory, raw: Path) -> dict:
-    """One trained warehouse per test session for the browser modules that only read it (the
-    ETL and training take most of a browser module's time)."""
-    if str(raw) not in _SHARED:
-        _SHARED[str(raw)] = trained_warehouse(tmp_path_factory.mktemp("browser-shared"), raw)
-    return _SHARED[str(raw)]
 
 
 def with_lang(path: str, lang: str) -> str:
@@ -96,8 +126,32 @@ def with_lang(path: str, lang: str) -> str:
     return f"{path}{'&' if '?' in path else '?'}lang={lang}"
 
 
+def watch_errors(tab, console: bool = True) -> list[str]:
+    """The list that collects ``tab``'s uncaught page errors and (with ``console``) its console errors."""
+    errors: list[str] = []
+    if console:
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+@contextlib.contextmanager
+def checked_tab(browser, console: bool = True, **options) -> Iterator:
+    """A tab in a fresh context of ``browser`` made with ``options`` (VIEWPORT unless they give
+    one); once the block is done, any console error or uncaught page error in it fails the test."""
+    context = browser.new_context(**{"viewport": VIEWPORT, **options})
+    tab = context.new_page()
+    errors = watch_errors(tab, console)
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert errors == [], f"browser console errors: {errors}"
+
+
 def settle(page) -> None:
-    """Wait until Dash has no request in flight and the charts are drawn (and described)."""
+    """Wait until Dash has no request in flight and the charts are drawn (and described); ``page``
+    may be a tab or the frame that shows the app."""
     page.wait_for_load_state("networkidle")
     page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
     # every chart drawn and given its text alternative (assets/charts.js)
@@ -106,7 +160,8 @@ def settle(page) -> None:
     page.wait_for_timeout(300)
 
 
-def open_page(page, path: str) -> None:
+def open_page(page, path: str, ready: str = "h1") -> None:
+    """Go to ``path``, wait for ``ready`` to show (the heading, or what a test reads first), settle."""
     page.goto(path)
-    page.wait_for_selector("h1")
+    page.wait_for_selector(ready)
     settle(page)

@@ -14,8 +14,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, EVERY_PAGE, VIEWPORT, open_page, playwright_session,
-                                   serving, settle, shared_warehouse, with_lang)
+from tests.browser.serving import EVERY_PAGE, open_page, settle, with_lang
 
 pytestmark = pytest.mark.browser
 
@@ -38,32 +37,6 @@ FIGURE_AND_TABLE = """id => {
       texts: Array.from(r.cells).slice(1).map(c => c.textContent)})),
   };
 }"""
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory, dashboard_raw):
-    with serving(shared_warehouse(tmp_path_factory, dashboard_raw)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_session() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=base_url)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    yield tab
-    context.close()
-    assert errors == [], f"browser console errors: {errors}"
 
 
 def blocking_violations(page) -> list[str]:

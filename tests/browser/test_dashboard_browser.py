@@ -15,67 +15,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, playwright_session, serving,
-                                   trained_warehouse)
+from tests.browser.serving import EVERY_PAGE, SCREENSHOTS, open_page, settle
 
 pytestmark = pytest.mark.browser
 
-# page name -> a link that shows it at its most telling (also what the screenshot shows)
-PAGES = {
-    "overview": "/",
-    "carts": "/carts?segment=0,1",
-    "customers": "/customers?tier=standard",
-    "segments": "/segments?segment=promo_risk_high_profit",
-    "what-if": "/what-if?subject=customers",
-    "model": "/model?subject=customers",
-    "data-quality": "/data-quality",
-    "not-found": "/no-such-page",
-}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, dashboard_raw) -> dict:
-    return trained_warehouse(tmp_path_factory.mktemp("browser"), dashboard_raw)
-
-
-@pytest.fixture(scope="module")
-def base_url(trained):
-    with serving(trained) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_session() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=base_url)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    tab.errors = errors
-    yield tab
-    context.close()
-    assert errors == [], f"browser console errors: {errors}"
-
-
-def settle(page) -> None:
-    """Wait until Dash has no request in flight and the charts are drawn."""
-    page.wait_for_load_state("networkidle")
-    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
-    page.wait_for_timeout(300)
-
-
-def open_page(page, path: str) -> None:
-    page.goto(path)
-    page.wait_for_selector("h1")
-    settle(page)
+# page name -> a link that shows it at its most telling (also what the screenshot shows): the
+# pages with charts, and the not-found page (the others have no chart to check)
+PAGES = {name: path for name, path in EVERY_PAGE.items()
+         if name not in ("reports", "admin-users", "admin-audit", "admin-data")}
 
 
 def kpi(page, prefix: str, index: int = 0) -> str:

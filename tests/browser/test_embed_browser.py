@@ -9,17 +9,15 @@ proves the block is on from inside the app's own frame before anything relies on
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.auth.embed import embed_url, make_token
-from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, playwright_session, serving,
-                                   trained_warehouse)
+from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, VIEWPORT, Site, running, serving, settle,
+                                   trained_warehouse, watch_errors)
 from dashboard.auth.identity import Role, Scope
 
 pytestmark = pytest.mark.browser
@@ -36,31 +34,8 @@ PROBE = """async () => {
 }"""
 
 
-class Portal(ThreadingHTTPServer):
+class Portal(Site):
     """The intranet portal: pages set by the test, served at http://localhost:PORT/<name>."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.pages: dict[str, str] = {}
-        portal = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                body = portal.pages.get(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write((body or "not found").encode())
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://localhost:{self.server_port}"
 
     def show(self, name: str, frames: list[tuple[str, str, int]]) -> str:
         """A portal page with a header and one titled iframe per (title, src, height)."""
@@ -79,12 +54,8 @@ class Portal(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def portal():
-    server = Portal()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join(timeout=10)
+    with running(Portal()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +87,6 @@ def profile(root: Path, block: bool) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def playwright():
-    with playwright_session() as session:
-        yield session
-
-
 def launch(playwright, root: Path, block: bool = True):
     return playwright.chromium.launch_persistent_context(
         str(profile(root, block)), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, viewport=VIEWPORT)
@@ -144,12 +109,6 @@ def framed(page, app_url: str):
             return frames
         page.wait_for_timeout(100)
     raise AssertionError("the app's frame never loaded")
-
-
-def settle(frame) -> None:
-    frame.wait_for_load_state("networkidle")
-    frame.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
-    frame.wait_for_timeout(300)
 
 
 def test_third_party_cookies_are_really_blocked_in_the_app_frame(playwright, blocking, portal, app_url, tmp_path):
@@ -179,9 +138,7 @@ def test_the_framed_carts_page_draws_without_cookies_and_survives_a_reload(block
     src = embed_url(app_url, "/carts", tokens["valid"])
     url = portal.show("carts", [("Carts: abandonment this month", src, 760)])
     tab = blocking.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
+    errors = watch_errors(tab)
     dash_requests: list[dict] = []
     tab.on("request", lambda r: dash_requests.append(r.headers) if "/_dash-" in r.url
            and "/_dash-component-suites/" not in r.url else None)

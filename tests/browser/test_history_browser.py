@@ -6,52 +6,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.serving import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, playwright_session, serving, trained_warehouse
+from tests.browser.serving import open_page as open_at, settle
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, dashboard_raw) -> dict:
-    return trained_warehouse(tmp_path_factory.mktemp("history-browser"), dashboard_raw)
-
-
-@pytest.fixture(scope="module")
-def base_url(trained):
-    with serving(trained) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_session() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, base_url):
-    context = browser.new_context(viewport=VIEWPORT, base_url=base_url)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    yield tab
-    context.close()
-    assert errors == [], f"browser console errors: {errors}"
-
-
-def settle(page) -> None:
-    page.wait_for_load_state("networkidle")
-    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
-    page.wait_for_timeout(300)
-
-
 def open_page(page, path: str) -> None:
-    page.goto(path)
-    page.wait_for_selector(".kpi-value")
-    settle(page)
+    open_at(page, path, ready=".kpi-value")   # the KPIs are what every test here reads first
 
 
 class View:

@@ -7,9 +7,8 @@ origin that FRAME_ANCESTORS does not name) plays a page that tries to steer the 
 """
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from playwright.sync_api import expect
 
 from dashboard.auth.embed import embed_url, make_token
 from dashboard.auth.identity import Role, Scope
-from tests.browser.serving import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, playwright_session, serving, trained_warehouse
+from tests.browser.serving import Site, checked_tab, running, serving, settle, trained_warehouse
 
 pytestmark = pytest.mark.browser
 
@@ -43,50 +42,14 @@ frame.src = src;
 FOREIGN_POST = "(query) => parent.frames[0].postMessage({type: 'shopper:set-filters', query: query}, '*')"
 
 
-class Site(ThreadingHTTPServer):
-    """A loopback site at http://localhost:PORT serving fixed pages."""
-
-    daemon_threads = True
-
-    def __init__(self, pages: dict[str, str]) -> None:
-        site = self
-        self.pages = pages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                if self.path == "/favicon.ico":   # asked by the browser; a 404 would be a console error
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                body = site.pages.get(self.path.split("?")[0])
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write((body or "not found").encode())
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://localhost:{self.server_port}"
-
-
 @pytest.fixture(scope="module")
 def sites():
     blank = "<!doctype html><html><head><meta charset='utf-8'><title>elsewhere</title></head><body>hi</body></html>"
     servers = {"portal": Site({"/portal-example.html": EXAMPLE.read_text(encoding="utf-8"), "/early": EARLY,
                                   "/blank": blank}),
                "third": Site({"/blank": blank})}
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers.values()]
-    for thread in threads:
-        thread.start()
-    yield servers
-    for server, thread in zip(servers.values(), threads):
-        server.shutdown()
-        thread.join(timeout=10)
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(running(server)) for name, server in servers.items()}
 
 
 @pytest.fixture(scope="module")
@@ -102,32 +65,12 @@ def app_url(trained, sites):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_session() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def tab(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.console_lines = []
-    page.errors = []
-    page.on("console", lambda m: page.console_lines.append((m.type, m.text)))
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    yield page
-    context.close()
-    assert page.errors == [], f"browser console errors: {page.errors}"
-
-
-def settle(frame) -> None:
-    frame.wait_for_load_state("networkidle")
-    frame.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
-    frame.wait_for_timeout(300)
+    with checked_tab(browser) as page:
+        page.console_lines = []   # every console line, for the tests that look for a console.debug
+        page.on("console", lambda m: page.console_lines.append((m.type, m.text)))
+        yield page
 
 
 def frame_of(tab, origin: str):

@@ -7,39 +7,19 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.serving import (CHROMIUM, CHROMIUM_ARGS, EVERY_PAGE, SCREENSHOTS, open_page, playwright_session,
-                                   serving, shared_warehouse)
+from tests.browser.serving import EVERY_PAGE, SCREENSHOTS, checked_tab, open_page, with_lang
 
 pytestmark = pytest.mark.browser
 
 SCREENS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
 FILTERED_PAGES = ("carts", "customers", "segments")   # the pages whose filters have a toggle
-
-
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory, dashboard_raw):
-    with serving(shared_warehouse(tmp_path_factory, dashboard_raw)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_session() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+TOUCH = {"is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
 @pytest.fixture(params=list(SCREENS))
 def screen(request, browser, base_url):
-    context = browser.new_context(viewport=SCREENS[request.param], base_url=base_url, is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    yield request.param, tab
-    context.close()
-    assert errors == [], f"page errors: {errors}"
+    with checked_tab(browser, viewport=SCREENS[request.param], base_url=base_url, **TOUCH) as tab:
+        yield request.param, tab
 
 
 def overflowing(page) -> list[str]:
@@ -65,21 +45,16 @@ def test_no_page_scrolls_sideways_and_each_is_screenshotted(screen):
 
 def test_russian_pages_fit_a_phone_too(browser, base_url):
     """Russian words are the longest of the three languages: no page scrolls sideways in it."""
-    context = browser.new_context(viewport=SCREENS["phone"], base_url=base_url, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2)
-    page = context.new_page()
-    try:
+    with checked_tab(browser, viewport=SCREENS["phone"], base_url=base_url, **TOUCH) as page:
         wide = {}
         for page_name, path in EVERY_PAGE.items():
-            open_page(page, path + ("&" if "?" in path else "?") + "lang=ru")
+            open_page(page, with_lang(path, "ru"))
             assert page.locator("html").get_attribute("lang") == "ru"
             if page.evaluate("document.documentElement.scrollWidth") > page.evaluate("window.innerWidth"):
                 wide[page_name] = overflowing(page)
         open_page(page, "/carts?segment=2&lang=ru")
         page.screenshot(path=str(SCREENSHOTS / "phone-carts-ru.png"))
         assert wide == {}, wide
-    finally:
-        context.close()
 
 
 def test_kpi_cards_sit_two_per_row(screen):
