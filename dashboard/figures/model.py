@@ -37,7 +37,9 @@ def p_histogram(frame: pd.DataFrame, threshold: float | None, *, subject: str = 
                            hovertemplate=_(HOVER_COUNT[subject]).format(p="%{x:.2f}", n="%{y:,}")
                            + "<extra>%{fullData.name}</extra>"))
     layout = {"barmode": "stack", "xaxis": dict(range=[0, 1], title=dict(text=_("Predicted probability"))),
-              "yaxis": dict(title=dict(text=_(COUNTED[subject])))}
+              "yaxis": dict(title=dict(text=_(COUNTED[subject]))),
+              # the two outcome names wrap onto two legend lines in a half-width card
+              "margin": dict(l=56, r=24, t=96, b=48)}
     if threshold is not None:
         shape, note = line("x", threshold, _("threshold {value}").format(value=number(threshold, 2)) + " ")
         layout.update(shapes=[shape], annotations=[note])

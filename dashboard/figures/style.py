@@ -68,8 +68,8 @@ def figure(traces: list[dict], layout: dict, title: str | None = None, height: i
         text = _two_lines(title)
         if "<br>" in text:
             base["margin"]["t"] += 20
-        base["title"] = dict(text=text, x=0, xanchor="left", y=1, yref="container", yanchor="top",
-                             pad=dict(t=10), font=dict(size=15))
+        # Plotly centres it in the top margin, which has room for two lines and the legend
+        base["title"] = dict(text=text, x=0, xanchor="left", font=dict(size=15))
     return {"data": traces, "layout": {**base, **layout}}
 
 
@@ -78,7 +78,9 @@ def line(axis: str, value: float, text: str | None = None, position: str = "top 
     if axis == "x":
         shape = dict(type="line", xref="x", yref="paper", x0=value, x1=value, y0=0, y1=1,
                      line=dict(color="#212529", dash="dash", width=1.5))
-        note = dict(x=value, y=1, xref="x", yref="paper", text=text, showarrow=False, yanchor="bottom",
+        # inside the plot's top edge: above it is the legend's line
+        note = dict(x=value, y=1, xref="x", yref="paper", text=text, showarrow=False, yanchor="top",
+                    bgcolor="rgba(255,255,255,0.8)",
                     xanchor="right" if position.endswith("left") else "left") if text else None
     else:
         shape = dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=value, y1=value,
