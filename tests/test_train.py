@@ -96,6 +96,10 @@ def test_card_contents(trained, subject):
         assert card["data_version"] == con.execute("SELECT data_version FROM etl_runs").fetchone()[0]
     assert len(card["holdout_ids"]) == card["rows"]["holdout"]
     assert card["library_versions"]["scikit-learn"]
+    # a training split within the search cap is scored by the search CV alone: no extra fits
+    assert card["scoring"]["training_rows"] == "out-of-fold"
+    assert card["scoring"]["rows_outside_search"] == 0 and card["scoring"]["folds"] is None
+    assert card["rows"]["search"] == card["rows"]["train"]
     json.dumps(card, allow_nan=False)  # strict JSON: no NaN/inf for the dashboard
 
 

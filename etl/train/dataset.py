@@ -75,8 +75,10 @@ def split(frame: pd.DataFrame, subject: Subject) -> tuple[pd.DataFrame, pd.DataF
                             random_state=SEED)
 
 
-def search_rows(train: pd.DataFrame, subject: Subject, cap: int = MAX_SEARCH_ROWS) -> pd.DataFrame:
+def search_rows(train: pd.DataFrame, subject: Subject, cap: int | None = None) -> pd.DataFrame:
     """The part of the training split the cross-validated search uses (all of it when small)."""
+    # the cap is read when called, so a test can lower MAX_SEARCH_ROWS on a small warehouse
+    cap = MAX_SEARCH_ROWS if cap is None else cap
     if len(train) <= cap:
         return train
     return train_test_split(train, train_size=cap, stratify=train[subject.target], random_state=SEED)[0]

@@ -4,6 +4,7 @@ Order of work: check the warehouse contract (before copying anything), then insi
 copy of the warehouse: read -> guard leakage -> decide collinear columns -> search -> the best of
 each family against the seed's pipeline on paired repeated CV (compare.py) -> calibrated variant
 (calibration.py) -> thresholds on out-of-fold predictions -> one fit on the training split ->
+out-of-fold scores of the training rows outside the search sample (oof.py) ->
 holdout numbers with bootstrap intervals -> pickle + card
 into a temporary folder -> score every row into the staged copy. The warehouse copy is swapped
 in when the block succeeds, then the model files are renamed into place; any failure leaves
@@ -29,8 +30,8 @@ from threadpoolctl import threadpool_limits
 from etl.errors import ETLError
 from etl.schema import ETL_RUNS, MODEL_CARDS, OUTCOME_LABELS, SEGMENTS, label
 from etl.train import card as cards
-from etl.train import (calibration, collinearity, compare, dataset, evaluate, features, leakage, scoring, search,
-                       segments)
+from etl.train import (calibration, collinearity, compare, dataset, evaluate, features, leakage, oof, scoring,
+                       search, segments)
 from etl.train.features import SUBJECTS, Subject
 from etl.warehouse import connect, require_tables, staged, write_table
 
@@ -42,7 +43,7 @@ class Trained:
     model: object
     card: dict
     clusters: object = None
-    oof: pd.Series | None = None   # out-of-fold P(positive) of the search rows, by id
+    oof: pd.Series | None = None   # out-of-fold P(positive) of every training row, by id
 
 
 def _versions() -> dict:
@@ -99,13 +100,14 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
     fold_of_row = np.empty(len(y_search), dtype=int)
     for k, (_, test_idx) in enumerate(cv.split(X_search, y_search)):
         fold_of_row[test_idx] = k
-    oof = cross_val_predict(model, X_search, y_search, cv=cv, method="predict_proba",
-                            n_jobs=search.N_JOBS)[:, 1]
-    method, oof, calibrated = calibration.choose(prep, lambda: search.final_model(best, large), X_search,
-                                                 y_search, cv, oof, fast=fast, progress=progress)
+    oof_search = cross_val_predict(model, X_search, y_search, cv=cv, method="predict_proba",
+                                   n_jobs=search.N_JOBS)[:, 1]
+    method, oof_search, calibrated = calibration.choose(prep, lambda: search.final_model(best, large),
+                                                        X_search, y_search, cv, oof_search, fast=fast,
+                                                        progress=progress)
     if method is not None:
         model = calibration.calibrated(prep(), search.final_model(best, large), method, fast)
-    threshold = evaluate.f1_threshold(y_search, oof)
+    threshold = evaluate.f1_threshold(y_search, oof_search)
     thresholds: dict = {"default": threshold,
                         "default_rule": "maximises F1 on out-of-fold predictions of the training split"}
 
@@ -117,6 +119,12 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
     p_hold = model.predict_proba(X_hold)[:, 1]
     progress(f"  fitted {best['label']} on {len(train):,} rows ({time.perf_counter() - started:.1f} s); "
              f"holdout ROC-AUC {evaluate.metrics(y_hold, p_hold, threshold)['roc_auc']:.4f}")
+    # Rows the final model was fitted on get an out-of-fold probability when scored: an
+    # in-sample prediction is optimistic (a forest or KNN has seen the row's own label).
+    training_oof, scored_how = oof.training_oof(
+        model, X_train, y_train, train[subject.id_column].to_numpy(),
+        pd.Series(oof_search, index=searched[subject.id_column].to_numpy()),
+        search_folds=cv.get_n_splits(), progress=progress)
 
     specs = features.feature_specs(train, chosen_features, subject.categorical)
     card: dict = {
@@ -135,13 +143,14 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         "calibration": {**calibrated, "reliability": evaluate.reliability(y_hold, p_hold),
                         "reliability_rule": f"{evaluate.RELIABILITY_BINS} equal-width bins of predicted "
                                             "probability on the holdout (empty bins left out)"},
-        "metrics": {"cv": evaluate.cv_metrics(y_search, oof, fold_of_row),
+        "metrics": {"cv": evaluate.cv_metrics(y_search, oof_search, fold_of_row),
                     "holdout": evaluate.metrics(y_hold, p_hold, threshold),
                     "holdout_ci": evaluate.bootstrap_intervals(y_hold, p_hold, threshold,
                                                                resamples=resamples)},
         "threshold": threshold, "thresholds": thresholds,
         "leakage": guard, "feature_decisions": decisions,
         "rows": {"train": len(train), "holdout": len(holdout), "search": len(searched)},
+        "scoring": scored_how,
         "curves": evaluate.curves(y_hold, p_hold),
         "contribution_method": {
             "name": "baseline occlusion",
@@ -154,17 +163,15 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
     progress("  permutation importance on the holdout")
     card["permutation_importance"] = evaluate.permutation(model, X_hold, pd.Series(y_hold),
                                                           repeats=2 if fast else 5)
-    # Rows the final model was fitted on get their out-of-fold probability when scored: an
-    # in-sample prediction is optimistic (a forest or KNN has seen the row's own label).
-    trained = Trained(model, card, oof=pd.Series(oof, index=searched[subject.id_column].to_numpy()))
+    trained = Trained(model, card, oof=training_oof)
     if subject.profit:  # customers: worth a profit-aware cut-off and marketing segments
-        _profit_thresholds(trained, train, holdout, searched, subject, oof, y_search, y_hold, p_hold,
-                           offer_cost)
+        _profit_thresholds(trained, train, holdout, searched, subject, oof_search, y_search, y_hold,
+                           p_hold, offer_cost)
         _fit_segments(trained, train, holdout, subject, fast)
     return trained
 
 
-def _profit_thresholds(trained: Trained, train, holdout, searched, subject: Subject, oof, y_search,
+def _profit_thresholds(trained: Trained, train, holdout, searched, subject: Subject, oof_search, y_search,
                        y_hold, p_hold, offer_cost: float | None) -> None:
     """Profit-aware cut-off on the training folds; the holdout shows what it would have earned."""
     card = trained.card
@@ -173,7 +180,7 @@ def _profit_thresholds(trained: Trained, train, holdout, searched, subject: Subj
         rule = f"default: {evaluate.DEFAULT_OFFER_COST_SHARE:.0%} of the median monthly profit"
     else:
         rule = "given with --offer-cost"
-    curve = evaluate.profit_curve(y_search, oof, searched[subject.profit].to_numpy(), offer_cost)
+    curve = evaluate.profit_curve(y_search, oof_search, searched[subject.profit].to_numpy(), offer_cost)
     best = evaluate.best_profit_threshold(curve)
     card["thresholds"].update({
         "profit": best, "offer_cost": offer_cost, "offer_cost_rule": rule,
