@@ -24,6 +24,7 @@ Numbers go through Babel's CLDR data, so Spanish and Russian get ``88,2 %`` and 
 from __future__ import annotations
 
 import copy
+import decimal
 import functools
 import gettext
 import math
@@ -103,6 +104,14 @@ def _pattern(lang: str, kind: str, digits: int) -> NumberPattern:
     return pattern
 
 
+@functools.lru_cache(maxsize=65536)
+def _apply(kind: str, lang: str, digits: int, text: str) -> str:
+    """Babel's rendering of the number ``text`` (Babel itself reads a float through ``str``).
+    Memoized: a filter change formats a few hundred numbers, most of them seen before (bucket
+    shares, KPI values), and Babel takes ~4.5 µs each; the output is Babel's, unchanged."""
+    return _pattern(lang, kind, digits).apply(decimal.Decimal(text), _locale(lang))
+
+
 def format_number(value, lang: str, digits: int | None = None) -> str:
     """``4 158`` / ``3,47``: whole numbers without decimals unless ``digits`` says otherwise,
     other numbers with two."""
@@ -110,21 +119,21 @@ def format_number(value, lang: str, digits: int | None = None) -> str:
         return MISSING
     if digits is None:
         digits = 0 if float(value).is_integer() else 2
-    return _pattern(lang, "decimal", digits).apply(value, _locale(lang))
+    return _apply("decimal", lang, digits, str(value))
 
 
 def format_percent(value, lang: str, digits: int = 1) -> str:
     """A share (0.882) as ``88.2%`` / ``88,2 %``."""
     if _missing(value):
         return MISSING
-    return _pattern(lang, "percent", digits).apply(value, _locale(lang))
+    return _apply("percent", lang, digits, str(value))
 
 
 def format_money(value, lang: str, digits: int = 2) -> str:
     """An amount in the shop's currency (the data names none, so no symbol): ``5 181,02``."""
     if _missing(value):
         return MISSING
-    return _pattern(lang, "decimal", digits).apply(value, _locale(lang))
+    return _apply("decimal", lang, digits, str(value))
 
 
 def format_points(value, lang: str) -> str:

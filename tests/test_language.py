@@ -130,3 +130,14 @@ def test_links_drawn_by_dash_requests_keep_a_chosen_language(app):
         assert link_lang() == "es"
     with app.server.test_request_context("/carts?lang=en"):
         assert link_lang() is None   # English is what this browser (no Accept-Language) gets anyway
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12),
+                       st.integers(min_value=-10**12, max_value=10**12)),
+       lang=st.sampled_from(i18n.LANGS), digits=st.integers(min_value=0, max_value=3))
+def test_memoized_number_formats_are_babels_own(value, lang, digits):
+    """The formats are memoized by the number's text; what they give must stay Babel's output."""
+    locale = i18n._locale(lang)
+    assert i18n.format_number(value, lang, digits) == i18n._pattern(lang, "decimal", digits).apply(value, locale)
+    assert i18n.format_percent(value, lang, digits) == i18n._pattern(lang, "percent", digits).apply(value, locale)
