@@ -16,10 +16,12 @@ import datetime as dt
 import json
 import re
 
+import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.language import _, graph_config, ngettext
+from dashboard.filters import query_string
+from dashboard.language import _, graph_config, lang_params, ngettext
 
 # The mode bar keeps its image button (toImageButtonOptions are set per chart in graph_card).
 # sendChartToCloud would upload the chart's data to Plotly Cloud.
@@ -72,6 +74,14 @@ def image_filename(title: str | None, graph_id: str, today: dt.date | None = Non
     """``abandonment-by-customer-type-2025-06-01``: the chart's title (any script) and the date."""
     stem = re.sub(r"[^\w]+", "-", (title or graph_id).lower()).strip("-_") or "chart"
     return f"{stem[:60]}-{(today or dt.date.today()).isoformat()}"
+
+
+def subject_tabs(path: str, subject: str, names: dict[str, str]) -> dbc.Nav:
+    """One pill per subject (``names``: subject -> N_-marked name) linking to ``path`` for it,
+    in the reader's language (a chosen ``lang`` goes along)."""
+    return dbc.Nav([dbc.NavItem(dbc.NavLink(_(name), active=key == subject, href=dash.get_relative_path(path)
+                                            + query_string({"subject": key, **lang_params()})))
+                    for key, name in names.items()], pills=True, className="mb-3")
 
 
 def graph_card(graph_id: str, figure=None, *, hint: str | None = None, interactive: bool = False,

@@ -9,14 +9,14 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard import figures, terms
 from dashboard.auth.scoping import Forbidden, default_subject, require_subject
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
-from dashboard.components.cards import graph_card, page_header
+from dashboard.components.cards import graph_card, page_header, subject_tabs
 from dashboard.components.view_model import outputs_for, values
 from dashboard.drift import PSI_FLAG, feature_drift, retrain_suggested
 from dashboard.figures.drift import drift_figure
 from dashboard.figures.model import reliability_curve
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
-from dashboard.language import N_, _, current_lang, lang_params, lazy, number, page_title, percent
+from dashboard.language import N_, _, current_lang, lazy, number, page_title, percent
 from dashboard.models import ModelCard, read_card
 from dashboard.queries import confusion, latest_run
 from dashboard.source import Unavailable
@@ -221,16 +221,10 @@ def _drift(subject: str) -> dbc.Row:
                              html.P(verdict, className="small text-secondary")], lg=6)])
 
 
-def _link(subject: str) -> str:
-    """The tab of ``subject``, in the language of this page."""
-    return dash.get_relative_path("/model") + query_string({"subject": subject, **lang_params()})
-
-
 @guarded_layout(N_("Model"))
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(_(name), href=_link(key), active=key == subject))
-                    for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
+    tabs = subject_tabs("/model", subject, SUBJECT_NAMES)
     header = page_header(_("Model"), _("Holdout performance of the trained model and what a threshold would mean."))
     try:
         require_subject(subject)

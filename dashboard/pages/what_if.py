@@ -18,14 +18,14 @@ from dashboard import figures, terms
 from dashboard.auth.scoping import START_NOTE, Forbidden, can_read_rows, default_subject, require_subject
 from dashboard.components.library_texts import dropdown_labels
 from dashboard.components.alerts import forbidden_alert, guarded_layout, problems_alert, refusing
-from dashboard.components.cards import graph_card, page_header
+from dashboard.components.cards import graph_card, page_header, subject_tabs
 from dashboard.components.view_model import outputs_for
 from dashboard.components.view_model import values as view_values
 from dashboard.counterfactual import FIXED, smallest_change
 from dashboard.feature_values import parse_row, parse_value
 from dashboard.filters import query_string
 from dashboard.inputs import choice, first, number, text
-from dashboard.language import N_, _, current_lang, graph_config, lang_params, lazy, page_title, percent
+from dashboard.language import N_, _, current_lang, graph_config, lazy, page_title, percent
 from dashboard.language import number as shown_number
 from dashboard.models import ModelCard, load, score
 from dashboard.queries import example_ids, subject_row
@@ -179,16 +179,10 @@ def _advice(advice, subject: str, threshold: float, p: float) -> html.Div:
     return html.Div([html.P(head, className="mb-1"), html.Ul(items, className="advice mb-0")])
 
 
-def _link(subject: str) -> str:
-    """The tab of ``subject``, in the language of this page."""
-    return dash.get_relative_path("/what-if") + query_string({"subject": subject, **lang_params()})
-
-
 @guarded_layout(N_("What-if"))
 def layout(**query) -> html.Div:
     subject = _subject(query.get("subject"))
-    tabs = dbc.Nav([dbc.NavItem(dbc.NavLink(_(name), href=_link(key), active=key == subject))
-                    for key, name in SUBJECT_NAMES.items()], pills=True, className="mb-3")
+    tabs = subject_tabs("/what-if", subject, SUBJECT_NAMES)
     header = page_header(_("What-if"), _("Change any feature; the prediction, its drivers and the advice follow."))
     try:
         require_subject(subject)
