@@ -83,7 +83,6 @@ def measure(path: str, raw: Path | None) -> dict:
     cache_dir = work.folder / "cache-first-load"
     shutil.rmtree(cache_dir, ignore_errors=True)   # a cold start: no quality-11 bundle kept yet
     os.environ["CACHE_DIR"] = str(cache_dir)
-    from dashboard import static_compression
     from dashboard.app import create_app
 
     app = create_app().server
@@ -98,7 +97,7 @@ def measure(path: str, raw: Path | None) -> dict:
                 cold = visit(browser, base_url, path, None)
                 app.extensions["static_compression"].prime()   # as wsgi.py's warm-up does
                 started = time.monotonic()
-                while static_compression.running():
+                while app.extensions["static_compression"].running():
                     time.sleep(0.2)
                 waited = round(time.monotonic() - started, 1)
                 compressed = visit(browser, base_url, path, None)

@@ -7,7 +7,7 @@ per file and host, not per request: the result is kept in the query cache of
 is there a request never waits for it: it gets flask-compress's on-the-fly level 4 (fast) and a
 background thread of this worker computes quality 11, one file at a time per worker and one
 computation per file and host (a lock file in the cache folder), at a lower CPU priority than
-requests. ``Primer.prime`` queues the bundles every page loads at start-up (the warm-up).
+requests. ``BestBrotli.prime`` queues the bundles every page loads at start-up (the warm-up).
 
 Everything else (callback answers, pages, clients that do not accept br) is left to
 flask-compress as before. Measured on the first visit to /carts (benchmarks/first_load.py):
@@ -42,15 +42,6 @@ QUALITY = 11
 KEEP_SECONDS = 30 * 24 * 3600
 SUITES = "_dash-component-suites/"
 ASSETS = "assets/"
-# Ready bodies this worker has already read from the shared cache (a handful of bundles, ~2 MB):
-# a hit then costs no file or Redis read.
-_ready: dict[str, bytes] = {}
-_running: set[str] = set()   # queued or being computed in this process
-_jobs: queue.SimpleQueue = queue.SimpleQueue()
-_worker: list[threading.Thread] = []
-_guard = threading.Lock()
-
-
 def _suite_identity(package: str, path_in_pkg: str, size: int) -> str | None:
     """Package file, size and modification time: the same key whether the URL has Dash's
     fingerprint or not (plotly.min.js has none), so ``prime`` can fill what browsers ask for."""
@@ -83,67 +74,70 @@ def _identity(prefix: str, response: Response) -> str | None:
     return None
 
 
-def ready(key: str) -> bytes | None:
-    body = _ready.get(key)
-    if body is not None:
-        return body
-    try:
-        body = cache.get(key)
-    except Exception:  # noqa: BLE001 - an unreachable Redis must not take the bundle down
-        return None
-    if isinstance(body, bytes):
-        _ready[key] = body
-        return body
-    return None
-
-
-def running() -> int:
-    """Computations in progress in this process (the benchmark waits for none)."""
-    with _guard:
-        return len(_running)
-
-
-def _start(server: Flask, lock_dir: Path, key: str, data: bytes) -> None:
-    with _guard:
-        if key in _running:
-            return
-        _running.add(key)
-        _jobs.put((server, lock_dir, key, data))
-        if not _worker or not _worker[0].is_alive():
-            _worker[:] = [threading.Thread(target=_work, name=f"brotli-{QUALITY}", daemon=True)]
-            _worker[0].start()
-
-
-def _work() -> None:
-    """One file at a time per worker: quality 11 holds ~70 MB for plotly.js, and a cold start
-    asks for a dozen bundles at once. Requests first: this thread's nice value is its own
-    (Linux), and brotli releases the GIL, so the worker keeps answering while it runs."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    while True:
-        _compress_and_keep(*_jobs.get())
-
-
-def _compress_and_keep(server: Flask, lock_dir: Path, key: str, data: bytes) -> None:
-    try:
-        with server.app_context(), open(lock_dir / f"{key.replace(':', '-')}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:   # another worker of this host is on it; its result is shared
-                return
-            if ready(key) is None:   # else finished by another worker meanwhile
-                cache.set(key, brotli.compress(data, quality=QUALITY), timeout=KEEP_SECONDS)
-    except Exception:  # noqa: BLE001 - level 4 keeps being served; the next request retries
-        log.warning("brotli quality %s of a static bundle failed", QUALITY, exc_info=True)
-    finally:
-        with _guard:
-            _running.discard(key)
-
-
-class Primer:
-    """``server.extensions["static_compression"]``: ``prime()`` from the warm-up thread."""
+class BestBrotli:
+    """``server.extensions["static_compression"]``: this worker's quality-11 bodies and the
+    background thread that computes them. ``prime()`` is called from the warm-up thread."""
 
     def __init__(self, server: Flask, lock_dir: Path) -> None:
         self.server, self.lock_dir = server, lock_dir
+        # bodies already read from the shared cache (a handful of bundles, ~2 MB): a hit then
+        # costs no file or Redis read
+        self._ready: dict[str, bytes] = {}
+        self._running: set[str] = set()   # queued or being computed in this worker
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def ready(self, key: str) -> bytes | None:
+        body = self._ready.get(key)
+        if body is not None:
+            return body
+        try:
+            body = cache.get(key)
+        except Exception:  # noqa: BLE001 - an unreachable Redis must not take the bundle down
+            return None
+        if isinstance(body, bytes):
+            self._ready[key] = body
+            return body
+        return None
+
+    def running(self) -> int:
+        """Computations in progress in this worker (the benchmark waits for none)."""
+        with self._guard:
+            return len(self._running)
+
+    def start(self, key: str, data: bytes) -> None:
+        with self._guard:
+            if key in self._running:
+                return
+            self._running.add(key)
+            self._jobs.put((key, data))
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name=f"brotli-{QUALITY}", daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        """One file at a time per worker: quality 11 holds ~70 MB for plotly.js, and a cold start
+        asks for a dozen bundles at once. Requests first: this thread's nice value is its own
+        (Linux), and brotli releases the GIL, so the worker keeps answering while it runs."""
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        while True:
+            self._compress_and_keep(*self._jobs.get())
+
+    def _compress_and_keep(self, key: str, data: bytes) -> None:
+        try:
+            with self.server.app_context(), open(self.lock_dir / f"{key.replace(':', '-')}.lock", "w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:   # another worker of this host is on it; its result is shared
+                    return
+                if self.ready(key) is None:   # else finished by another worker meanwhile
+                    cache.set(key, brotli.compress(data, quality=QUALITY), timeout=KEEP_SECONDS)
+        except Exception:  # noqa: BLE001 - level 4 keeps being served; the next request retries
+            log.warning("brotli quality %s of a static bundle failed", QUALITY, exc_info=True)
+        finally:
+            with self._guard:
+                self._running.discard(key)
 
     def prime(self) -> int:
         """Start quality 11 of every component library's main bundle and of plotly.js (the
@@ -158,8 +152,8 @@ class Primer:
                 except (OSError, ImportError):
                     continue
                 identity = _suite_identity(package, path, len(data or b""))
-                if data and identity and ready(_key(identity)) is None:
-                    _start(self.server, self.lock_dir, _key(identity), data)
+                if data and identity and self.ready(_key(identity)) is None:
+                    self.start(_key(identity), data)
                     started += 1
         return started
 
@@ -183,7 +177,7 @@ def install(server: Flask, prefix: str, cache_dir: Path) -> None:
     already has a Content-Encoding alone)."""
     lock_dir = cache_dir / "locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    server.extensions["static_compression"] = Primer(server, lock_dir)
+    bundles = server.extensions["static_compression"] = BestBrotli(server, lock_dir)
     mimetypes = set(server.config["COMPRESS_MIMETYPES"])
     algorithms = tuple(server.config["COMPRESS_ALGORITHM"])
     min_size = server.config["COMPRESS_MIN_SIZE"]
@@ -199,12 +193,12 @@ def install(server: Flask, prefix: str, cache_dir: Path) -> None:
         if identity is None:
             return response
         key = _key(identity)
-        body = ready(key)
+        body = bundles.ready(key)
         if body is None:
             # send_file's stream is read once into memory (a few hundred kB at most) so the
             # background thread has the bytes; flask-compress then sends level 4 with a length
             response.direct_passthrough = False
-            _start(server, lock_dir, key, response.get_data())
+            bundles.start(key, response.get_data())
             return response
         if hasattr(response.response, "close"):   # send_file's open file: replaced, not sent
             response.response.close()

@@ -24,12 +24,15 @@ CHROMIUM = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 def app(dashboard_env):
     from dashboard.app import create_app
 
-    static_compression._ready.clear()   # another test's app kept bodies from its own cache folder
-    return create_app()
+    return create_app()   # its own quality-11 bodies: none kept from another test's cache folder
+
+
+def _bundles(app) -> static_compression.BestBrotli:
+    return app.server.extensions["static_compression"]
 
 
 @pytest.fixture
-def held(monkeypatch):
+def held(monkeypatch, app):
     """Quality 11 blocks until ``held.set()``: the state of a server whose compression runs."""
     gate = threading.Event()
     compress = brotli.compress
@@ -42,14 +45,14 @@ def held(monkeypatch):
     monkeypatch.setattr(static_compression.brotli, "compress", slow)
     yield gate
     gate.set()
-    _settle()
+    _settle(app)
 
 
-def _settle(timeout: float = 60) -> None:
+def _settle(app, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
-    while static_compression.running() and time.monotonic() < end:
+    while _bundles(app).running() and time.monotonic() < end:
         time.sleep(0.05)
-    assert not static_compression.running()
+    assert not _bundles(app).running()
 
 
 def _script(client, name: str) -> str:
@@ -64,11 +67,11 @@ def test_a_bundle_is_sent_at_level_4_at_once_then_at_quality_11(app, held):
     started = time.monotonic()
     early = client.get(url, headers=CHROMIUM)
     assert time.monotonic() - started < 2   # did not wait for quality 11 (held until set)
-    assert static_compression.running() == 1
+    assert _bundles(app).running() == 1
     assert early.headers["Content-Encoding"] == "br"
     assert early.get_data() == brotli.compress(original, quality=4)   # flask-compress's level 4
     held.set()
-    _settle()
+    _settle(app)
     best = client.get(url, headers=CHROMIUM)
     assert best.status_code == 200 and best.headers["Content-Encoding"] == "br"
     assert "Accept-Encoding" in best.headers["Vary"]
@@ -76,11 +79,11 @@ def test_a_bundle_is_sent_at_level_4_at_once_then_at_quality_11(app, held):
     assert int(best.headers["Content-Length"]) == len(best.get_data()) < len(early.get_data()) * 0.85
     assert best.headers["Cache-Control"] == "max-age=31536000"   # Dash's, for a fingerprinted URL
     # another worker (a second app on the same cache folder) serves the kept result, no new work
-    static_compression._ready.clear()
     from dashboard.app import create_app
 
-    other = create_app().server.test_client().get(url, headers=CHROMIUM)
-    assert other.get_data() == best.get_data() and not static_compression.running()
+    other_app = create_app()   # nothing in its own memory: the body comes from the shared cache
+    other = other_app.server.test_client().get(url, headers=CHROMIUM)
+    assert other.get_data() == best.get_data() and not _bundles(other_app).running()
     # the URL without Dash's fingerprint is the same file: the same kept result
     bare = client.get(re.sub(r"\.v[0-9_]+m[0-9]+", "", url), headers=CHROMIUM)
     assert bare.get_data() == best.get_data()
@@ -90,7 +93,7 @@ def test_clients_without_br_get_what_they_accept(app):
     client = app.server.test_client()
     url = _script(client, "dash_bootstrap_components")
     client.get(url, headers=CHROMIUM)
-    _settle()
+    _settle(app)
     assert client.get(url, headers=CHROMIUM).headers["Content-Encoding"] == "br"
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain.headers
@@ -107,7 +110,7 @@ def test_head_and_conditional_requests(app):
     asset = "/assets/00_bootstrap-5.3.8.min.css"
     for path in (url, asset):
         client.get(path, headers=CHROMIUM)
-    _settle()
+    _settle(app)
     best = client.get(url, headers=CHROMIUM)
     head = client.head(url, headers=CHROMIUM)
     assert head.status_code == 200 and head.get_data() == b""
@@ -136,12 +139,12 @@ def test_one_computation_per_file_and_host(app, tmp_path):
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)   # "another worker" is computing it
         level4 = client.get(url, headers=CHROMIUM)
-        _settle()
+        _settle(app)
         assert level4.headers["Content-Encoding"] == "br"
         with app.server.app_context():
-            assert static_compression.ready(key) is None and cache.get(key) is None
+            assert _bundles(app).ready(key) is None and cache.get(key) is None
     client.get(url, headers=CHROMIUM)   # the lock is free again: this request starts it
-    _settle()
+    _settle(app)
     with app.server.app_context():
         assert brotli.decompress(cache.get(key)) == client.get(url, headers={"Accept-Encoding": "identity"}).get_data()
 
@@ -153,7 +156,7 @@ def test_callbacks_keep_flask_compress_level_4(app):
     packed = client.post(UPDATE, json=body, headers=CHROMIUM)
     assert packed.headers["Content-Encoding"] == "br" and "Accept-Encoding" in packed.headers["Vary"]
     assert packed.get_data() == brotli.compress(plain.get_data(), quality=4)
-    assert not static_compression.running()
+    assert not _bundles(app).running()
 
 
 def test_prime_covers_the_bundles_of_a_first_visit(app):
