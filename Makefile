@@ -13,7 +13,7 @@ ROWS      ?= 1000000
 BENCH_OUT ?= benchmarks/results/bench-$(ROWS).json
 export HOST PORT
 
-.PHONY: run prepare test test-fast browser-deps bench loadtest first-load clean help
+.PHONY: run prepare test test-fast browser-deps server-deps bench loadtest first-load clean help
 
 help:
 	@echo "make run        set up, prepare data and models, serve on http://$(HOST):$(PORT)"
@@ -32,13 +32,18 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.spark: requirements-spark.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-spark.txt
 	touch $@ $(VENV)/.runtime
+
+$(VENV)/.dev: requirements-dev.txt requirements-spark.txt requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime $(VENV)/.spark
 
 # Sample data when no raw data is configured, ETL when the warehouse is older than the raw
 # files, training when the models were trained on another data version.
-prepare: $(VENV)/.runtime
+# A Spark warehouse also needs pyspark (400 MB, so only then).
+prepare: $(VENV)/.runtime $(if $(filter pyspark://%,$(WAREHOUSE_URL)),$(VENV)/.spark)
 	$(BIN)/python -m etl prepare
 
 # The report scheduler (python -m dashboard schedule) runs beside gunicorn and stops with it.
@@ -55,11 +60,22 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.dev browser-deps
+# Debian's PostgreSQL, Redis, nginx and OpenJDK (for Spark) for the tests that start real
+# servers on loopback (localservers/); only what is missing is installed.
+SERVER_PACKAGES := postgresql:pg_ctlcluster redis-server:redis-server nginx-light:nginx openjdk-17-jre-headless:java
+server-deps:
+	@missing=""; for pair in $(SERVER_PACKAGES); do \
+	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing Debian's$$missing for the server tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; }
+
+test: $(VENV)/.dev browser-deps server-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest -m "not browser and not servers"
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --out $(BENCH_OUT)

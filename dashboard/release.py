@@ -33,7 +33,8 @@ from dashboard.language import N_, _
 from etl.errors import ETLError
 from etl.schema import MODEL_CARDS
 from etl.settings import get_settings
-from etl.warehouse import WAREHOUSE_ALIAS, connect, duckdb_path
+from etl.backends import Backend, backend, redact
+from etl.warehouse import WAREHOUSE_ALIAS
 
 RUN_ETL = "python -m etl run"
 RUN_TRAIN = "python -m etl train"
@@ -53,7 +54,7 @@ class Unavailable(Exception):
 @dataclass(frozen=True)
 class WarehouseVersion:
     url: str
-    stamp: str  # inode, mtime and size for DuckDB; the latest ETL run for other backends
+    stamp: str  # inode, mtime and size of a DuckDB file; the release id on a server backend
 
     def __str__(self) -> str:
         return f"{self.url}@{self.stamp}"
@@ -67,6 +68,7 @@ class Release:
     tables: frozenset[str]
     cards: dict[str, dict]                       # subject -> model card, from model_cards
     _first: ibis.BaseBackend = field(repr=False)
+    _open_more: Callable[[], ibis.BaseBackend] = field(repr=False)
     _threads: threading.local = field(default_factory=threading.local, repr=False)
     _opened: list = field(default_factory=list, repr=False)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -94,8 +96,8 @@ class Release:
                     cursor = self._first.con.cursor()
                     cursor.execute(f"USE {WAREHOUSE_ALIAS}")
                     con = ibis.duckdb.from_connection(cursor)
-                else:                       # a server backend: the same data for every thread
-                    con = _open(self.version.url)
+                else:                       # a server backend: the same release for every thread
+                    con = self._open_more()
                 self._opened.append(con)
             self._threads.con = con
         return con
@@ -141,17 +143,18 @@ class Releases:
         self._lock = threading.Lock()
         self._held: list[Release] = []
         self._models: dict[str, object] = {}    # card sha256 -> fitted pipeline
+        self._backends: dict[str, Backend] = {}  # warehouse URL -> its backend (holds its stamp connection)
 
     def current(self, pin: bool = False) -> Release:
         """The release of the warehouse as published now, opened when it is new; pinned (under
         the same lock that retires releases) when ``pin``."""
         url = get_settings().warehouse_url
-        stamp = _file_stamp(url)
+        stamp = _stamp(self.backend(url))
         with self._lock:
             found = self._find(url, stamp)
             if found is not None:
                 return self._take(found, pin)
-        opened = _open_release(url, stamp)  # outside the lock: opening takes a while
+        opened = _open_release(self.backend(url), stamp)  # outside the lock: opening takes a while
         with self._lock:
             found = self._find(url, opened.version.stamp)
             chosen = found if found is not None else opened
@@ -185,9 +188,14 @@ class Releases:
                     self._models.pop(next(iter(self._models)))
         return model, card
 
-    def _find(self, url: str, stamp: str | None) -> Release | None:
-        if stamp is None:
-            return None
+    def backend(self, url: str) -> Backend:
+        with self._lock:
+            found = self._backends.get(url)
+            if found is None:
+                found = self._backends[url] = backend(url)
+            return found
+
+    def _find(self, url: str, stamp: str) -> Release | None:
         return next((r for r in self._held if r.version.url == url and r.version.stamp == stamp), None)
 
     @staticmethod
@@ -200,8 +208,8 @@ class Releases:
         """Take out (lock held) every release that no request pins and that is not the one
         published now; the caller closes them after letting go of the lock."""
         try:
-            now = _file_stamp(url)
-        except Unavailable:
+            now = _stamp(self._backends[url])
+        except (Unavailable, KeyError):
             now = None
         gone = [r for r in self._held if r.pins <= 0 and not (r.version.url == url and r.version.stamp == now)]
         for release in gone:
@@ -266,35 +274,38 @@ def _is_attached(con: ibis.BaseBackend) -> bool:
     return getattr(con, "name", "") == "duckdb" and hasattr(con, "con")
 
 
-def _file_stamp(url: str) -> str | None:
-    path = duckdb_path(url)
-    if path is None:
-        return None
+def _stamp(found: Backend) -> str:
     try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise Unavailable(_("No warehouse at {path}.").format(path=path), RUN_ETL) from None
-    return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        stamp = found.stamp()
+    except Exception as exc:  # noqa: BLE001 - an unreachable server is a page message, not a traceback
+        raise Unavailable(_("Cannot reach the warehouse {url}: {error}").format(
+            url=redact(found.url), error=type(exc).__name__), RUN_ETL) from None
+    if stamp is None:
+        raise Unavailable(_("No warehouse at {path}.").format(path=redact(found.url)), RUN_ETL)
+    return stamp
 
 
-def _open(url: str) -> ibis.BaseBackend:
+def _open(found: Backend, stamp: str) -> ibis.BaseBackend:
     try:
-        return connect(url)
+        return found.connect(stamp)
     except ETLError as exc:
         raise Unavailable(str(exc), RUN_ETL) from None
     except Exception as exc:  # noqa: BLE001 - a corrupt file or unreachable server
-        raise Unavailable(_("Cannot open the warehouse {url}: {error}").format(url=url, error=exc), RUN_ETL) from None
+        raise Unavailable(_("Cannot open the warehouse {url}: {error}").format(
+            url=redact(found.url), error=type(exc).__name__), RUN_ETL) from None
 
 
-def _open_release(url: str, stamp: str | None) -> Release:
-    """Open ``url`` and read what a release needs from it; the stamp is taken again after the
-    open, and a file replaced meanwhile is opened again (its stamp would not be its own)."""
+def _open_release(found: Backend, stamp: str) -> Release:
+    """Open release ``stamp`` and read what a release needs from it; the stamp is taken again
+    after the open, and a DuckDB file replaced meanwhile is opened again (its stamp would not
+    be its own). A server backend opens the release it is given, so the check just agrees."""
     for _attempt in range(_OPEN_ATTEMPTS):
-        con = _open(url)
+        con = _open(found, stamp)
         try:
-            after = _file_stamp(url) if stamp is not None else _server_stamp(con)
-            if stamp is None or after == stamp:
-                return _read_release(con, WarehouseVersion(url, after))
+            after = _stamp(found)
+            if after == stamp or found.name != "duckdb":
+                return _read_release(con, WarehouseVersion(found.url, stamp),
+                                     lambda: _open(found, stamp))
         except BaseException:
             con.disconnect()
             raise
@@ -303,7 +314,8 @@ def _open_release(url: str, stamp: str | None) -> Release:
     raise Unavailable(N_("The warehouse is being replaced faster than it can be opened; try again."), RUN_ETL)
 
 
-def _read_release(con: ibis.BaseBackend, version: WarehouseVersion) -> Release:
+def _read_release(con: ibis.BaseBackend, version: WarehouseVersion,
+                  open_more: Callable[[], ibis.BaseBackend]) -> Release:
     tables = frozenset(con.list_tables())
     cards = {}
     if MODEL_CARDS in tables:
@@ -312,12 +324,4 @@ def _read_release(con: ibis.BaseBackend, version: WarehouseVersion) -> Release:
                 cards[row["subject"]] = json.loads(row["card"])
             except (TypeError, ValueError):
                 continue            # an unreadable card is a missing model, said where it is needed
-    return Release(version=version, tables=tables, cards=cards, _first=con)
-
-
-def _server_stamp(con: ibis.BaseBackend) -> str:
-    runs = con.table("etl_runs")
-    latest = runs.order_by(ibis.desc("finished_at")).limit(1).select("run_id", "data_version").to_pyarrow()
-    if latest.num_rows == 0:
-        raise Unavailable(N_("The warehouse has no ETL run."), RUN_ETL)
-    return f"{latest['run_id'][0]}:{latest['data_version'][0]}"
+    return Release(version=version, tables=tables, cards=cards, _first=con, _open_more=open_more)

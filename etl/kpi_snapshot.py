@@ -1,9 +1,10 @@
-"""The headline KPIs of a DuckDB warehouse, in plain SQL, for the KPI history.
+"""The headline KPIs of a warehouse, as Ibis expressions, for the KPI history.
 
 Every ETL publish and every report appends one snapshot to the history
 (:mod:`dashboard.reports.history`), so the dashboard can show each KPI's trend across rebuilds.
-Plain SQL on a DuckDB connection, not the dashboard's query layer: the ETL must not import the
-web app to record what it published, and the numbers are defined once here for both callers.
+Its own expressions, not the dashboard's query layer: the ETL must not import the web app to
+record what it published, and the numbers are defined once here for both callers. Ibis, so the
+same definitions run on every backend (DuckDB, PostgreSQL, Spark).
 
 The snapshot is always of the whole warehouse (no user scope): the history is the shop's,
 whoever a report was built for.
@@ -11,11 +12,12 @@ whoever a report was built for.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from etl.schema import CUSTOMER_SCORES, CUSTOMERS, ETL_RUNS, SESSIONS
+
+if TYPE_CHECKING:
+    import ibis
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +35,25 @@ KPIS = {
 }
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    # the current schema only: an attached read-only file is `USE`d by the dashboard's connection
-    return {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables "
-                                          "WHERE table_catalog = current_database() "
-                                          "AND table_schema = current_schema()").fetchall()}
-
-
-def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, float | None]]:
+def snapshot(con: ibis.BaseBackend) -> tuple[str, dict[str, float | None]]:
     """(data version, KPIs) of the warehouse ``con`` reads."""
-    tables = _tables(con)
-    version, rows_read, rows_rejected = con.execute(
-        f"SELECT data_version, rows_in, rows_rejected FROM {ETL_RUNS} ORDER BY finished_at DESC LIMIT 1").fetchone()
-    sessions, abandoned, items = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE abandoned), coalesce(sum(items_added), 0) FROM {SESSIONS}").fetchone()
-    customers, declined = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE activity_declined) FROM {CUSTOMERS}").fetchone()
+    import ibis
+
+    tables = set(con.list_tables())
+    run = (con.table(ETL_RUNS).order_by(ibis.desc("finished_at")).limit(1)
+           .select("data_version", "rows_in", "rows_rejected").to_pyarrow().to_pylist()[0])
+    version, rows_read, rows_rejected = run["data_version"], run["rows_in"], run["rows_rejected"]
+    s = con.table(SESSIONS)
+    carts = s.aggregate(n=s.count(), abandoned=s.count(where=s.abandoned),
+                        items=s.items_added.sum().fill_null(0)).to_pyarrow().to_pylist()[0]
+    sessions, abandoned, items = carts["n"], carts["abandoned"], carts["items"]
+    c = con.table(CUSTOMERS)
+    people = c.aggregate(n=c.count(), declined=c.count(where=c.activity_declined)).to_pyarrow().to_pylist()[0]
+    customers, declined = people["n"], people["declined"]
     at_risk = None
     if CUSTOMER_SCORES in tables:
-        at_risk = con.execute(f"""SELECT coalesce(sum(s.p_decline * c.profit), 0) FROM {CUSTOMER_SCORES} s
-                                  JOIN {CUSTOMERS} c USING (customer_id)""").fetchone()[0]
+        joined = con.table(CUSTOMER_SCORES).join(c, "customer_id")
+        at_risk = joined.aggregate(v=(joined.p_decline * joined.profit).sum().fill_null(0)).to_pyarrow()["v"][0].as_py()
     kpis = {
         "sessions": sessions,
         "abandonment_rate": abandoned / sessions if sessions else None,
@@ -68,12 +69,6 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, float | Non
                           for k, v in kpis.items()}
 
 
-def snapshot_file(path: Path | str) -> tuple[str, dict[str, float | None]]:
-    """(data version, KPIs) of the DuckDB file at ``path``, opened read-only."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        return snapshot(con)
-
-
 def record_publish(warehouse_url: str, source: str = "etl") -> None:
     """Append the snapshot of the warehouse just published at ``warehouse_url`` to the KPI
     history. Never raises: the publish has happened, and a history that cannot be written
@@ -85,14 +80,27 @@ def record_publish(warehouse_url: str, source: str = "etl") -> None:
     """
     try:
         from etl.settings import get_settings
-        from etl.warehouse import duckdb_path
+        from etl.warehouse import connect
 
-        path, served = duckdb_path(warehouse_url), duckdb_path(get_settings().warehouse_url)
-        if path is None or served is None or path.resolve() != served.resolve():
+        if not same_warehouse(warehouse_url, get_settings().warehouse_url):
             return
         from dashboard.reports import history
 
-        version, kpis = snapshot_file(path)
+        con = connect(warehouse_url)
+        try:
+            version, kpis = snapshot(con)
+        finally:
+            con.disconnect()
         history.append(source=source, data_version=version, kpis=kpis)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log.warning("KPI history not updated: %s", exc)
+
+
+def same_warehouse(url: str, other: str) -> bool:
+    """Whether two WAREHOUSE_URLs name the same warehouse (DuckDB paths compared resolved)."""
+    from etl.warehouse import duckdb_path
+
+    path, other_path = duckdb_path(url), duckdb_path(other)
+    if path is None or other_path is None:
+        return url == other
+    return path.resolve() == other_path.resolve()

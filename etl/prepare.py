@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timezone
 from pathlib import Path
 
-import duckdb
-
+from etl.backends import backend
 from etl.settings import Settings
-from etl.warehouse import duckdb_path
 
 log = logging.getLogger(__name__)
 
@@ -27,39 +26,72 @@ def newest_raw_mtime(raw_dir: Path) -> float:
     return max((p.stat().st_mtime for p in raw_dir.rglob("*.csv")), default=0.0)
 
 
-def warehouse_version(path: Path) -> str | None:
-    """The data version of the published warehouse, None when there is none."""
-    if not path.is_file():
-        return None
-    con = duckdb.connect(str(path), read_only=True)
+def _published(url: str | Path) -> dict | None:
+    """What prepare needs of the published warehouse (None when there is none or it cannot be
+    read): its latest ETL run's data version and finish time, and its model cards."""
+    found = backend(str(url))
     try:
-        row = con.execute("SELECT data_version FROM etl_runs ORDER BY finished_at DESC LIMIT 1").fetchone()
-    except duckdb.Error:
+        if found.stamp() is None:
+            return None
+        con = found.connect()
+    except Exception:  # noqa: BLE001 - a missing or unreadable warehouse is rebuilt
+        found.close()
+        return None
+    try:
+        import ibis
+
+        runs = con.table("etl_runs").order_by(ibis.desc("finished_at")).limit(1).to_pyarrow().to_pylist()
+        cards = {}
+        if "model_cards" in con.list_tables():
+            for row in con.table("model_cards").to_pyarrow().to_pylist():
+                try:
+                    cards[row["subject"]] = json.loads(row["card"])
+                except (TypeError, ValueError):
+                    continue
+        run = runs[0] if runs else {}
+        return {"version": run.get("data_version"), "finished_at": run.get("finished_at"), "cards": cards}
+    except Exception:  # noqa: BLE001 - a warehouse without the contract tables is rebuilt
         return None
     finally:
-        con.close()
-    return row[0] if row else None
+        con.disconnect()
+        found.close()
 
 
-def stale_subjects(path: Path | None, models_dir: Path, version: str | None) -> list[str]:
+def warehouse_version(url: str | Path) -> str | None:
+    """The data version of the published warehouse, None when there is none."""
+    state = _published(url)
+    return None if state is None else state["version"]
+
+
+def stale_subjects(url: str | Path | None, models_dir: Path, version: str | None) -> list[str]:
     """Subjects without a model for the published data: no card in the warehouse (the ETL
     published new data, or the warehouse predates cards there), a card for another data
     version, or a card whose pickle is gone."""
-    cards = {}
-    if path is not None and path.is_file():
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            cards = {s: json.loads(c) for s, c in con.execute("SELECT subject, card FROM model_cards").fetchall()}
-        except (duckdb.Error, ValueError):
-            cards = {}
-        finally:
-            con.close()
+    state = _published(url) if url is not None else None
+    cards = {} if state is None else state["cards"]
     stale = []
     for subject in ("carts", "customers"):
         card = cards.get(subject, {})
         if card.get("data_version") != version or not (models_dir / str(card.get("pickle"))).is_file():
             stale.append(subject)
     return stale
+
+
+def _older_than_raw(url: str, raw_dir: Path) -> bool:
+    """No warehouse, or one published before the newest raw file changed: a DuckDB file by its
+    modification time, a server warehouse by its latest ETL run's finish time (UTC)."""
+    found = backend(url)
+    try:
+        path = getattr(found, "path", None)
+        if path is not None:
+            return not path.is_file() or path.stat().st_mtime < newest_raw_mtime(raw_dir)
+    finally:
+        found.close()
+    state = _published(url)
+    if state is None or state["finished_at"] is None:
+        return True
+    finished = state["finished_at"].replace(tzinfo=timezone.utc).timestamp()
+    return finished < newest_raw_mtime(raw_dir)
 
 
 def _step(name: str, argv: list[str]) -> None:
@@ -76,12 +108,12 @@ def prepare(settings: Settings, *, sample_if_empty: bool, fast: bool = False) ->
         log.info("no raw data configured: generating sample data in %s", raw)
         _step("sample generation", ["sample", "--out", str(raw), "--sessions", str(SAMPLE_SESSIONS),
                                     "--customers", str(SAMPLE_CUSTOMERS)])
-    path = duckdb_path(settings.warehouse_url)
-    if path is not None and (not path.is_file() or path.stat().st_mtime < newest_raw_mtime(raw)):
+    url = settings.warehouse_url
+    if _older_than_raw(url, raw):
         log.info("warehouse missing or older than the raw files: running the ETL")
-        _step("ETL", ["run", "--raw", str(raw), "--warehouse", settings.warehouse_url])
-    version = warehouse_version(path) if path is not None else None
-    subjects = stale_subjects(path, settings.models_dir, version)
+        _step("ETL", ["run", "--raw", str(raw), "--warehouse", url])
+    version = warehouse_version(url)
+    subjects = stale_subjects(url, settings.models_dir, version)
     if subjects:
         log.info("training %s (models missing or for another data version)", ", ".join(subjects))
         args = ["train", "--warehouse", settings.warehouse_url, "--models", str(settings.models_dir)]

@@ -1,68 +1,38 @@
-"""Where the warehouse lives, and how it is replaced without ever being half-written.
+"""Where the warehouse lives, and the contract its tables keep.
 
-``WAREHOUSE_URL`` is ``duckdb:///abs/path.duckdb``, ``duckdb://relative/path.duckdb`` or a plain
-path (relative paths are relative to the project). Readers connect through Ibis, so another
-Ibis backend URL (``postgres://…``) works for reading; publishing is implemented for DuckDB,
-the embedded default.
-
-Publishing writes a complete new database file next to the old one and renames it over the
-old one (``os.replace`` is atomic on POSIX): a failed run leaves the previous warehouse byte for
-byte as it was, and a reader never sees a mix of two runs.
+``WAREHOUSE_URL`` names the backend (:mod:`etl.backends`): a DuckDB file (the embedded
+default; a plain path is relative to the project), a PostgreSQL database or a Spark warehouse
+folder. The ETL and training write into a private DuckDB build (:func:`staged`) that the
+backend publishes all or nothing: a failed run leaves the published warehouse untouched, and a
+reader never sees a mix of two runs.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from etl.backends import backend, redact, staged
+from etl.backends.duckdb_file import WAREHOUSE_ALIAS, duckdb_path
 from etl.errors import ETLError
-from etl.settings import PROJECT_ROOT
 from etl.schema import TABLES
 
-WAREHOUSE_ALIAS = "warehouse"   # the name a read-only connection attaches the DuckDB file under
+__all__ = ["WAREHOUSE_ALIAS", "connect", "duckdb_path", "require_tables", "staged", "write_table"]
 
 if TYPE_CHECKING:  # Ibis takes ~0.7 s to import; only readers need it, not `python -m etl run`
     import ibis
 
 
-def duckdb_path(url: str) -> Path | None:
-    """The database file of a DuckDB URL or plain path; None for other backends."""
-    if url.startswith("duckdb://"):
-        rest = url[len("duckdb://"):]
-        path = Path(rest)
-    elif "://" in url:
-        return None
-    else:
-        path = Path(url).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
-
-
 def connect(url: str) -> ibis.BaseBackend:
-    """A read-only Ibis connection; a missing DuckDB file is an error, never silently created."""
-    import ibis
-
-    path = duckdb_path(url)
-    if path is None:
-        return ibis.connect(url)
-    if not path.is_file():
-        raise ETLError(str(path), rule="warehouse present",
-                       message="does not exist; run `python -m etl run` first")
-    # Attached to a private in-memory database, not opened by path: DuckDB hands every
-    # connect() of a path already open in the process the same database instance, which
-    # after a publish (a new file renamed over the old) would still be the old file.
-    con = ibis.duckdb.connect()
-    quoted = str(path).replace("'", "''")
-    con.raw_sql(f"ATTACH '{quoted}' AS {WAREHOUSE_ALIAS} (READ_ONLY)")
-    con.raw_sql(f"USE {WAREHOUSE_ALIAS}")
-    return con
+    """A read-only Ibis connection to the release published now; a missing warehouse is an
+    error, never silently created."""
+    found = backend(url)
+    try:
+        return found.connect()
+    finally:
+        found.close()
 
 
 def require_tables(con: ibis.BaseBackend, url: str, tables: list[str]) -> None:
@@ -70,11 +40,11 @@ def require_tables(con: ibis.BaseBackend, url: str, tables: list[str]) -> None:
     present = set(con.list_tables())
     for table in tables:
         if table not in present:
-            raise ETLError(url, rule="warehouse contract", column=None,
+            raise ETLError(redact(url), rule="warehouse contract", column=None,
                            message=f"has no table {table!r}; run `python -m etl run` (and train)")
         missing = [c for c in TABLES[table] if c not in con.table(table).columns]
         if missing:
-            raise ETLError(url, rule="warehouse contract", column=missing[0],
+            raise ETLError(redact(url), rule="warehouse contract", column=missing[0],
                            message=f"table {table!r} lacks column {missing[0]!r}")
 
 
@@ -86,34 +56,3 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) 
     select = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns.items())
     con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT {select} FROM _incoming')
     con.unregister("_incoming")
-
-
-@contextmanager
-def staged(url: str, *, start_from_current: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to a private copy of the warehouse, swapped in only if the block succeeds.
-
-    ``start_from_current=False`` starts from an empty database (the ETL rebuilds everything);
-    ``True`` starts from a copy of the published one (training adds its tables to it).
-    """
-    target = duckdb_path(url)
-    if target is None:
-        raise ETLError(url, rule="warehouse backend",
-                       message="publishing is implemented for DuckDB; point WAREHOUSE_URL at a .duckdb file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        if start_from_current:
-            if not target.is_file():
-                raise ETLError(str(target), rule="warehouse present",
-                               message="does not exist; run `python -m etl run` first")
-            shutil.copyfile(target, tmp)
-        con = duckdb.connect(str(tmp))
-        try:
-            yield con
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        os.replace(tmp, target)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)

@@ -283,8 +283,9 @@ def test_spanish_and_russian_reports_use_the_locale_and_leave_no_english(report_
 @pytest.mark.slow
 def test_history_gets_a_line_per_etl_run_and_report_and_survives_a_rebuild(report_env, dashboard_raw, monkeypatch,
                                                                            tmp_path):
-    from etl.kpi_snapshot import snapshot_file
+    from etl.kpi_snapshot import snapshot
     from etl.pipeline import run_pipeline
+    from etl.warehouse import connect
 
     served = tmp_path / "served.duckdb"
     monkeypatch.setenv("WAREHOUSE_URL", str(served))
@@ -294,7 +295,7 @@ def test_history_gets_a_line_per_etl_run_and_report_and_survives_a_rebuild(repor
     run_pipeline(dashboard_raw, str(tmp_path / "elsewhere.duckdb"))  # not the served warehouse: not recorded
     etl_lines = history.read()
     assert [s.source for s in etl_lines] == ["etl", "etl"]
-    version, kpis = snapshot_file(served)
+    version, kpis = snapshot(connect(str(served)))
     assert etl_lines[-1].kpis == kpis and etl_lines[-1].data_version == version
     assert kpis["profit_at_risk"] is None                          # no model scored this data yet
     (rate,) = sql(str(served), "SELECT avg(abandoned::INT) FROM sessions")

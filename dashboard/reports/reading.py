@@ -47,15 +47,11 @@ def acting_as(identity: Identity) -> Iterator[None]:
 
 def warehouse_kpis() -> dict[str, float | None] | None:
     """The whole warehouse's KPI snapshot (:mod:`etl.kpi_snapshot`) from the pinned release,
-    for the KPI history; None when the warehouse is not a DuckDB file (no SQL connection)."""
+    for the KPI history; None when it cannot be read."""
     from etl.kpi_snapshot import snapshot
 
-    backend = release.pinned().connection()
-    con = getattr(backend, "con", None)
-    if con is None or getattr(backend, "name", "") != "duckdb":
-        return None
     try:
-        return snapshot(con)[1]
+        return snapshot(release.pinned().connection())[1]
     except Exception as exc:  # noqa: BLE001 - the report stands without its history line
         log.warning("KPI snapshot of the warehouse failed: %s", exc)
         return None

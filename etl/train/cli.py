@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -91,27 +90,26 @@ def refresh_command(args: argparse.Namespace) -> int:
     """
     from etl import kpi_snapshot
     from etl.pipeline import run_pipeline
+    from etl.backends import backend, redact
     from etl.train.run import run_training
-    from etl.warehouse import duckdb_path
 
     settings = get_settings()
     url = args.warehouse or settings.warehouse_url
-    target = duckdb_path(url)
-    if target is None:
-        raise ValueError("refresh publishes a DuckDB warehouse; point --warehouse at a .duckdb file")
     models_dir = Path(args.models) if args.models else settings.models_dir
-    staging = target.with_name(f"{target.name}.refresh-{os.getpid()}")
+    target = backend(url)
+    staging = target.build_path()   # a local DuckDB file on every backend
     started = time.perf_counter()
     try:
         summary = run_pipeline(Path(args.raw) if args.raw else settings.raw_dir, str(staging))
         log.info("ETL done (%s sessions); training on the staged copy", f"{summary['tables']['sessions']:,}")
         cards = run_training(str(staging), models_dir, list(SUBJECTS), offer_cost=args.offer_cost,
-                             fast=args.fast, progress=log.info, before_cards=lambda: os.replace(staging, target))
+                             fast=args.fast, progress=log.info, before_cards=lambda: target.publish(staging))
     finally:
+        target.close()
         staging.unlink(missing_ok=True)
     # KPI history (issue 11): the published data with its scores (the staged ETL run is not recorded)
     kpi_snapshot.record_publish(url)
     print(summary_table(cards))
-    print(f"\npublished data version {summary['data_version']} with its models: {url} "
+    print(f"\npublished data version {summary['data_version']} with its models: {redact(url)} "
           f"({time.perf_counter() - started:.1f} s)")
     return 0
