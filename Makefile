@@ -10,7 +10,8 @@ PORT   ?= 8050
 # other server settings and reads HOST, PORT, WORKERS and LOG_LEVEL from the environment).
 WORKERS ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
 ROWS      ?= 1000000
-BENCH_OUT ?= benchmarks/results/bench-$(ROWS).json
+BACKEND   ?= duckdb
+BENCH_OUT ?= benchmarks/results/bench-$(if $(filter-out duckdb,$(BACKEND)),$(BACKEND)-)$(ROWS).json
 export HOST PORT
 
 .PHONY: run prepare test test-fast browser-deps server-deps bench loadtest first-load clean help
@@ -18,8 +19,8 @@ export HOST PORT
 help:
 	@echo "make run        set up, prepare data and models, serve on http://$(HOST):$(PORT)"
 	@echo "make test       set up and run the whole test suite (incl. browser tests)"
-	@echo "make test-fast  the suite without browser tests"
-	@echo "make bench ROWS=N BENCH_OUT=path.json   benchmark at N sessions"
+	@echo "make test-fast  the suite without browser tests and real servers (PostgreSQL, Spark, Redis, nginx)"
+	@echo "make bench ROWS=N BACKEND=duckdb|postgres|spark BENCH_OUT=path.json   benchmark at N sessions"
 	@echo "make loadtest   load test with gunicorn on loopback (steady, novel, worker killed, data refreshed)"
 	@echo "make first-load bytes a first visit to /carts transfers, compressed and not (headless chromium)"
 
@@ -77,8 +78,8 @@ test: $(VENV)/.dev browser-deps server-deps
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -m "not browser and not servers"
 
-bench: $(VENV)/.dev
-	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --out $(BENCH_OUT)
+bench: $(VENV)/.dev $(if $(filter-out duckdb,$(BACKEND)),server-deps)
+	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --backend $(BACKEND) --out $(BENCH_OUT)
 
 loadtest: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)

@@ -42,7 +42,8 @@ def _fmt(value, unit: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        text = f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+        # ratios far below 1 (a callback answered from memory vs a slow engine) keep two digits
+        text = f"{value:.2f}" if 0 < abs(value) < 0.1 else f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
     else:
         text = f"{value:,}"
     return text + unit
@@ -50,8 +51,10 @@ def _fmt(value, unit: str = "") -> str:
 
 def table(r: dict) -> str:
     wi = r.get("whatif", {})
+    backend = r.get("backend", "duckdb")
     rows = [
         ("sessions (customers)", f"{r['rows']:,} ({_fmt(r.get('customers'))})", ""),
+        ("warehouse backend", backend, ""),
         ("ETL wall time / peak RSS", f"{_fmt(r['etl_seconds'], ' s')} / {_fmt(r['etl_peak_rss_mb'], ' MB')}"
          + (" (cached)" if r.get("etl_reused") else ""), "≤ 60 s / ≤ 2048 MB"),
         ("/carts open cold / warm p50", f"{_fmt(r['page_open_cold_ms'], ' ms')} / "
@@ -62,8 +65,12 @@ def table(r: dict) -> str:
          f"{_fmt(r['callback_response_kb_p50'], ' KB')}", ""),
         ("filter change p50 / p95 (cache on)", f"{_fmt(r.get('callback_cached_ms_p50'), ' ms')} / "
          f"{_fmt(r.get('callback_cached_ms_p95'), ' ms')}", ""),
-        ("DuckDB SQL p50 / p95 (floor)", f"{_fmt(r['duckdb_sql_ms_p50'], ' ms')} / "
-         f"{_fmt(r['duckdb_sql_ms_p95'], ' ms')}", ""),
+        ("DuckDB SQL p50 / p95" + ("" if r.get("backend_sql_ms_p50") else " (floor)"),
+         f"{_fmt(r['duckdb_sql_ms_p50'], ' ms')} / {_fmt(r['duckdb_sql_ms_p95'], ' ms')}", ""),
+        *([(f"{backend} SQL p50 / p95 (floor)", f"{_fmt(r['backend_sql_ms_p50'], ' ms')} / "
+            f"{_fmt(r['backend_sql_ms_p95'], ' ms')}", ""),
+           (f"{backend} publish / pull (whole warehouse)", f"{_fmt(r.get('backend_publish_s'), ' s')} / "
+            f"{_fmt(r.get('backend_pull_s'), ' s')}", "")] if r.get("backend_sql_ms_p50") else []),
         ("pandas p50 / p95 (naive peer)", f"{_fmt(r.get('pandas_ms_p50'), ' ms')} / "
          f"{_fmt(r.get('pandas_ms_p95'), ' ms')}", ""),
         ("callback ÷ SQL (p50)", _fmt(r["ratio_callback_to_sql"], "×"), "≤ 2×"),

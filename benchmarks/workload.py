@@ -21,9 +21,12 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +211,97 @@ def _timed_etl(raw: Path, warehouse: Path, folder: Path) -> dict:
             "polled_rss_mb": round(measured.polled_rss_mb, 1), "ru_maxrss_mb": round(measured.maxrss_mb, 1),
             "summary": summary, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "loadavg_before": load}
+
+
+# --- the warehouse on another backend -------------------------------------------------------
+
+BACKENDS = ("duckdb", "postgres", "spark")
+
+
+@dataclass
+class Served:
+    """Where the dashboard reads the benchmark's warehouse: ``url`` (WAREHOUSE_URL) and the
+    publish / pull timings of that backend (none for the DuckDB file itself)."""
+    backend: str
+    url: str
+    timings: dict = field(default_factory=dict)
+
+
+@contextmanager
+def served(name: str, warehouse: Path, log=print) -> Iterator[Served]:
+    """The benchmark's DuckDB warehouse (ETL and training ran there, as they do on every
+    backend) published to a throw-away ``name`` backend: a PostgreSQL server
+    (localservers.postgres) or a Spark warehouse folder, stopped and removed at the end.
+    Publish and pull are timed through the backend interface, as ``etl run`` and
+    ``etl train`` use them."""
+    if name == "duckdb":
+        yield Served(name, str(warehouse))
+        return
+    with ExitStack() as stack:
+        if name == "postgres":
+            from localservers.postgres import postgres_server
+
+            log("starting a throw-away PostgreSQL ...")
+            url = stack.enter_context(postgres_server()).url
+        else:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="spark-", dir=warehouse.parent))
+            url = f"pyspark://{Path(folder).resolve()}"
+        from etl.backends import backend
+
+        target = backend(url)
+        stack.callback(target.close)
+        build = target.build_path()
+        try:
+            shutil.copyfile(warehouse, build)        # a publish may consume its build (DuckDB renames it)
+            log(f"publishing the warehouse to {name} ...")
+            started = time.perf_counter()
+            target.publish(build)
+            publish_s = time.perf_counter() - started
+        finally:
+            build.unlink(missing_ok=True)
+        pulled = target.build_path()
+        try:
+            log("pulling it back into a DuckDB file (what `etl train` starts from) ...")
+            started = time.perf_counter()
+            target.pull(pulled)
+            pull_s = time.perf_counter() - started
+        finally:
+            pulled.unlink(missing_ok=True)
+        yield Served(name, url, {"backend_publish_s": round(publish_s, 2), "backend_pull_s": round(pull_s, 2)})
+
+
+class EngineSQL:
+    """The backend's own SQL engine under an Ibis connection, Ibis itself out of the way (the
+    floor for a query on that backend): ``execute(sql).fetchall()`` like a DuckDB connection."""
+
+    def __init__(self, con) -> None:
+        self.con, self._rows = con, []
+
+    def execute(self, sql: str) -> EngineSQL:
+        if self.con.name == "pyspark":
+            self._rows = [tuple(row) for row in self.con._session.sql(sql).collect()]
+        else:                                   # DuckDB and psycopg connections have execute()
+            self._rows = self.con.con.execute(sql).fetchall()
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+
+@contextmanager
+def engine_sql(url: str) -> Iterator[EngineSQL]:
+    """:class:`EngineSQL` on the release published at ``url``, closed with its backend."""
+    from etl.backends import backend
+
+    target = backend(url)
+    try:
+        con = target.connect()
+        try:
+            yield EngineSQL(con)
+        finally:
+            con.disconnect()
+    finally:
+        target.close()
 
 
 # --- reporting helpers --------------------------------------------------------------------

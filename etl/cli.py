@@ -19,6 +19,7 @@ log = logging.getLogger("etl")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from etl.backends import redact
     from etl.pipeline import run_pipeline
 
     settings = get_settings()
@@ -27,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = run_pipeline(raw, url)
     tables = summary["tables"]
-    print(f"warehouse {url}: {tables['sessions']:,} sessions ({summary['abandoned']:,} abandoned), "
+    print(f"warehouse {redact(url)}: {tables['sessions']:,} sessions ({summary['abandoned']:,} abandoned), "
           f"{tables['customers']:,} customers ({summary['declined']:,} declined), "
           f"{tables['rejected_rows']:,} rejected rows; data version {summary['data_version']} "
           f"({time.perf_counter() - started:.1f} s)")

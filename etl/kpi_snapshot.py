@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from etl.schema import CUSTOMER_SCORES, CUSTOMERS, ETL_RUNS, SESSIONS
 
 if TYPE_CHECKING:
+    import duckdb
     import ibis
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,30 @@ def snapshot(con: ibis.BaseBackend) -> tuple[str, dict[str, float | None]]:
                           for k, v in kpis.items()}
 
 
-def record_publish(warehouse_url: str, source: str = "etl") -> None:
+def of_build(con: duckdb.DuckDBPyConnection, warehouse_url: str) -> tuple[str, dict[str, float | None]] | None:
+    """The snapshot of a DuckDB build about to be published at ``warehouse_url``, read from the
+    build itself (on a server backend, reading it back after the publish would cost a round
+    trip, and on Spark a JVM start); None when that is not the served warehouse (see
+    :func:`record_publish`) or the snapshot fails (it only warns)."""
+    try:
+        from etl.settings import get_settings
+
+        if not same_warehouse(warehouse_url, get_settings().warehouse_url):
+            return None
+        import ibis
+
+        return snapshot(ibis.duckdb.from_connection(con))
+    except Exception as exc:  # noqa: BLE001 - see record_publish
+        log.warning("KPI history not updated: %s", exc)
+        return None
+
+
+def record_publish(warehouse_url: str, source: str = "etl",
+                   built: tuple[str, dict[str, float | None]] | None = None) -> None:
     """Append the snapshot of the warehouse just published at ``warehouse_url`` to the KPI
-    history. Never raises: the publish has happened, and a history that cannot be written
-    (a read-only state folder, a full disk) must not turn it into a failed run.
+    history: ``built`` (:func:`of_build`, taken from the build before it was published), else
+    read from the warehouse. Never raises: the publish has happened, and a history that cannot
+    be written (a read-only state folder, a full disk) must not turn it into a failed run.
 
     Only the warehouse the dashboard serves (``WAREHOUSE_URL``) is recorded: the history belongs
     to that installation, so a build into another file (a test, a benchmark, the staging copy
@@ -86,11 +107,13 @@ def record_publish(warehouse_url: str, source: str = "etl") -> None:
             return
         from dashboard.reports import history
 
-        con = connect(warehouse_url)
-        try:
-            version, kpis = snapshot(con)
-        finally:
-            con.disconnect()
+        if built is None:
+            con = connect(warehouse_url)
+            try:
+                built = snapshot(con)
+            finally:
+                con.disconnect()
+        version, kpis = built
         history.append(source=source, data_version=version, kpis=kpis)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log.warning("KPI history not updated: %s", exc)

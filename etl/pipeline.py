@@ -153,7 +153,8 @@ def run_pipeline(raw_dir: Path | str, warehouse_url: str) -> dict:
         for name, frame in ((SESSIONS, sessions), (CUSTOMERS, customer_frame),
                             (REJECTED_ROWS, rejected), (SOURCE_FILES, sources), (ETL_RUNS, run)):
             write_table(con, name, frame)
-    kpi_snapshot.record_publish(warehouse_url)   # KPI history (issue 11); only warns on failure
+        built = kpi_snapshot.of_build(con, warehouse_url)
+    kpi_snapshot.record_publish(warehouse_url, built=built)   # KPI history (issue 11); only warns on failure
     return {
         "run_id": run_id, "data_version": version, "rows_in": rows_in,
         "tables": {SESSIONS: len(sessions), CUSTOMERS: len(customer_frame), REJECTED_ROWS: len(rejected)},

@@ -139,6 +139,20 @@ def test_other_figures():
     assert figures.profile_bars(profile).data[0].base == 1
 
 
+def test_profile_bars_do_not_reorder_or_recolour_on_float_noise():
+    """The same mean summed in another order (another engine) gives 1.0000000000000002 for 1.0:
+    the bars keep the features' order and "same as everyone" is never painted worse."""
+    from dashboard.figures.style import BAD, GOOD
+
+    exact = pd.DataFrame({"feature": ["marketing_6m", "profit", "tenure_days"], "segment": [4.0, 3.0, 9.0],
+                          "overall": [4.0, 3.0, 3.0], "ratio": [1.0, 1.0, 3.0]})
+    noisy = exact.assign(ratio=[1.0000000000000002, 0.9999999999999998, 3.0])
+    for frame in (exact, noisy):
+        trace = figures.profile_bars(frame).data[0]
+        assert [c[0] for c in trace.customdata] == [4.0, 3.0, 9.0]
+        assert list(trace.marker.color) == [GOOD, GOOD, BAD]
+
+
 def test_every_builder_output_passes_plotly_validation():
     """The builders skip validation for speed; here every figure is validated once."""
     counts = pd.DataFrame({"k": [0, 0, 1, 1], "abandoned": [False, True, False, True], "n": [1, 2, 3, 4]})

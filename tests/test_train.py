@@ -239,14 +239,20 @@ def test_one_row_prediction_and_contributions(trained, subject):
     model, card = cards.load_model(trained["models"], subject)
     row = pd.DataFrame([card["baseline"]])[card["features"]]
     assert 0 <= model.predict_proba(row)[0, 1] <= 1
-    # the baseline row is its own reference: every feature contributes nothing
-    assert np.allclose(cards.contributions(model, row, card).to_numpy(), 0)
+    explainer = cards.explainer(model, card)
+    explained = explainer.explain(row)
+    assert explained.probability[0] == model.predict_proba(row)[0, 1]
+    assert explained.base_value == card["contributions"]["base_value"]
+    assert np.allclose(explained.base_value + explained.contributions.sum(axis=1), explainer.output(row), atol=1e-9)
+    if card["contributions"]["kind"] != "tree_shap":
+        # measured against the baseline row: at that row every feature contributes nothing
+        assert np.allclose(explained.contributions.to_numpy(), 0)
 
 
 def test_contributions_match_the_stored_ones(trained):
     model, card = cards.load_model(trained["models"], "customers")
     rows = _query(trained["wh"], f"SELECT * FROM {CUSTOMERS} ORDER BY customer_id LIMIT 5")
-    live = cards.contributions(model, rows[card["features"]], card)
+    live = cards.explainer(model, card).explain(rows[card["features"]]).contributions
     stored = _query(trained["wh"], f"""SELECT customer_id, feature, contribution FROM {CUSTOMER_CONTRIBUTIONS}
         WHERE customer_id IN (SELECT customer_id FROM {CUSTOMERS} ORDER BY customer_id LIMIT 5)""")
     stored = stored.pivot(index="customer_id", columns="feature", values="contribution")

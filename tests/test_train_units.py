@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 
 from etl.pipeline import run_pipeline
 from etl.train import evaluate, explain, leakage, segments
-from etl.train.card import contributions
+from etl.train.card import explainer
 from etl.train.features import SUBJECTS, baseline, feature_specs
 from etl.train.search import pipeline, preprocessor
 
@@ -105,7 +105,7 @@ def test_contributions_are_exact_for_logistic_regression(sessions):
     specs = feature_specs(frame, features, subject.categorical)
     card = {"features": features, "baseline": baseline(frame, specs)}
     rows = frame.iloc[:50]
-    contrib = contributions(model, rows, card)
+    contrib = explainer(model, card).explain(rows).contributions
 
     def logit(x):
         p = model.predict_proba(x)[:, 1]

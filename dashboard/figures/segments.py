@@ -7,15 +7,21 @@ from dashboard import terms
 from dashboard.figures.style import BAD, EXTRA, GOOD, NEUTRAL, Figure, empty, figure, line
 from dashboard.language import _, number
 
+RATIO_DIGITS = 9
+
 
 def profile_bars(profile: pd.DataFrame) -> Figure:
     """Segment mean relative to everyone's, per feature (1 = same as everyone)."""
     title = _("Profile: how this group differs from all customers")
-    rows = profile.dropna(subset=["ratio"]).sort_values("ratio")
+    # Ratios rounded before they are ordered and coloured: two engines (or two summation
+    # orders) give 1.0 and 1.0000000000000002 for the same mean, which must neither reorder
+    # the bars nor paint "same as everyone" as worse. Ties keep the features' own order.
+    rows = profile.dropna(subset=["ratio"]).assign(order=lambda f: f.ratio.round(RATIO_DIGITS))
+    rows = rows.sort_values("order", kind="stable")
     if rows.empty:
         return empty(_("No data for these filters"), title=title)
     trace = dict(type="bar", y=[terms.label(f, _) for f in rows.feature], x=list(rows.ratio - 1), base=1,
-                 orientation="h", marker=dict(color=[BAD if r > 1 else GOOD for r in rows.ratio]),
+                 orientation="h", marker=dict(color=[BAD if r > 1 else GOOD for r in rows.order]),
                  customdata=[[float(a), float(b)] for a, b in zip(rows.segment, rows.overall)],
                  hovertemplate=_("{feature}: {segment} vs {overall} overall").format(
                      feature="%{y}", segment="%{customdata[0]:,.2f}", overall="%{customdata[1]:,.2f}")

@@ -19,6 +19,7 @@ from dashboard.components.moments import when
 from dashboard.config import get_config
 from dashboard.language import N_, _, lazy, page_title
 from dashboard.refresh_job import RefreshStatus, start, status
+from etl.backends import redact
 from etl.settings import get_settings
 
 dash.register_page(__name__, path="/admin/data", name=N_("Data refresh"), order=22,
@@ -67,7 +68,7 @@ def layout(**_query) -> html.Div:
         return html.Div([html.H1(_("Data refresh"), className="h3 mb-3"),
                          dbc.Alert(_("Refreshing is not available here: {reason}.").format(reason=exc), color="info")])
     where = with_code(_("Reads the raw files in {raw} and publishes to {warehouse} with the models in {models}."),
-                       raw=str(settings.raw_dir), warehouse=settings.warehouse_url, models=str(settings.models_dir))
+                       raw=str(settings.raw_dir), warehouse=redact(settings.warehouse_url), models=str(settings.models_dir))
     return html.Div([
         page_header(_("Data refresh"), _("Read the raw files again, retrain both models and publish them together. "
                                          "The dashboard keeps showing the current data until the new release is "

@@ -17,7 +17,7 @@ from dashboard.figures.model import reliability_curve
 from dashboard.filters import parse_threshold, query_string
 from dashboard.inputs import choice, first
 from dashboard.language import N_, _, current_lang, lazy, number, page_title, percent
-from dashboard.models import ModelCard, read_card
+from dashboard.models import ModelCard, explanation, read_card
 from dashboard.queries import confusion, latest_run
 from dashboard.source import Unavailable
 from dashboard.views import ModelView
@@ -28,6 +28,12 @@ dash.register_page(__name__, path="/model", name=N_("Model"), order=5, title=pag
 STATE = {"type": "url-state", "page": "model"}
 SUBJECT_NAMES = {"carts": N_("Cart abandonment"), "customers": N_("Customer decline")}
 CALIBRATION_METHODS = {"sigmoid": N_("sigmoid (Platt)"), "isotonic": N_("isotonic")}
+# etl.train.features.CUSTOMER_GROUPS
+FEATURE_GROUPS = {"revenue_trend": N_("Revenue trend (month-to-month change)"),
+                  "minutes_trend": N_("Minutes on site: change from last month"),
+                  "revenue_per_minute": N_("Revenue per minute on site"),
+                  "marketing_per_tenure": N_("Marketing contacts per day of tenure"),
+                  "marketing_trend": N_("Marketing contacts this month minus the 6-month average")}
 
 
 def _subject(value) -> str:
@@ -90,11 +96,14 @@ def _facts(card: ModelCard) -> dbc.Card:
             (_("Trained"), terms.moment(card.trained_at, current_lang())),
             (_("Excluded as leakage"), ", ".join(terms.label(c, _) for c in excluded) or _("none")),
             (_("Model version"), card.model_version or "–")]
+    explained = explanation(card)
     return dbc.Card(dbc.CardBody([
         html.Table([html.Tbody([html.Tr([html.Th(k, scope="row"), html.Td(v)]) for k, v in rows])],
                    className="meta-table"),
         html.P(_("In brackets: 95 % bootstrap interval over the {n} holdout rows.").format(
             n=number(holdout.get("rows"))), className="small text-secondary mb-0") if card.holdout_ci else None,
+        html.P(explained, id="model-contributions", className="small text-secondary mt-2 mb-0")
+        if explained else None,
         dbc.Alert(_("This model was trained on another version of the data than the warehouse holds: "
                     "run {command}.").format(command="python -m etl train"), color="warning",
                   className="mt-2 mb-0") if stale else None,
@@ -187,6 +196,30 @@ def _selection(card: ModelCard) -> dbc.Card | None:
     ]), className="mb-3")
 
 
+def _feature_experiments(card: ModelCard) -> dbc.Card | None:
+    """The derived features tried with the chosen model and whether each was kept (issue 14)."""
+    record = card.feature_experiments
+    groups = record.get("groups") or ()
+    if not groups:
+        return None
+    rows = []
+    for group in groups:
+        name = FEATURE_GROUPS.get(group.get("group"), group.get("label") or group.get("group"))
+        rows.append(html.Tr([html.Td(_(name)), html.Td(_difference(group)),
+                             html.Td(_("kept") if group.get("kept") else _("not kept"))]))
+    head = html.Thead(html.Tr([html.Th(h, scope="col") for h in
+                               (_("Derived features"), _("Difference in ROC-AUC"), _("Decision"))]))
+    how = _("Each group was added alone to the chosen model (ROC-AUC {value} without it) on the same repeated "
+            "folds; it is kept only when the whole 95 % interval of the difference is above zero.").format(
+        value=_auc(record.get("roc_auc_without")))
+    return dbc.Card(dbc.CardBody([
+        html.H2(_("Derived features tried"), className="h6"),
+        dbc.Table([head, html.Tbody(rows)], striped=True, responsive=True, size="sm", className="mb-2",
+                  id="model-feature-experiments"),
+        html.P(how, className="small text-secondary mb-0"),
+    ]), className="mb-3")
+
+
 def _candidates(card: ModelCard) -> dbc.Table:
     chosen = card.chosen_candidate
     rows = []
@@ -264,7 +297,7 @@ def layout(**query) -> html.Div:
         ]),
         dbc.Row([dbc.Col(graph_card("model-reliability",
                                     reliability_curve(card.calibration.get("reliability") or [], subject)), lg=6),
-                 dbc.Col(_selection(card), lg=6)]),
+                 dbc.Col([_selection(card), _feature_experiments(card)], lg=6)]),
         _drift(subject),
         dbc.Card(dbc.CardBody([html.H2(_("Candidates compared (cross-validation on the training split)"),
                                        className="h6"),

@@ -27,7 +27,7 @@ from dashboard.filters import query_string
 from dashboard.inputs import choice, first, number, text
 from dashboard.language import N_, _, current_lang, graph_config, lazy, page_title, percent
 from dashboard.language import number as shown_number
-from dashboard.models import ModelCard, load, score
+from dashboard.models import ModelCard, explanation, load, score
 from dashboard.queries import example_ids, subject_row
 from dashboard.views import PredictionView
 
@@ -244,6 +244,7 @@ def layout(**query) -> html.Div:
                                        html.Div(advice, id="wi-advice", **{"aria-live": "polite"})]),
                          className="mb-3"),
                 graph_card("wi-contributions", out.contributions),
+                html.P(explanation(card) or "", id="wi-contributions-note", className="small text-secondary"),
             ], lg=6),
         ]),
     ])

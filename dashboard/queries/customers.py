@@ -81,7 +81,11 @@ def _customer_histograms(filters: CustomerFilters) -> pd.DataFrame:
         parts.append(t.group_by(bucket=bins[column].expr(t[column]), declined=t.activity_declined)
                      .aggregate(n=t.count()).mutate(behaviour=ibis.literal(column)))
     parts = [p.select("behaviour", "bucket", "declined", "n") for p in parts]
-    return to_frame(ibis.union(*parts))
+    frame = to_frame(ibis.union(*parts))
+    # Ibis 12 compiles pivot_longer on PostgreSQL through JSONB and returns the names as JSON
+    # strings ('"tenure_days"'); a column name never holds a quote
+    frame["behaviour"] = frame["behaviour"].str.strip('"')
+    return frame
 
 
 @memoized()
@@ -117,7 +121,8 @@ def customer_correlations(filters: CustomerFilters) -> pd.DataFrame:
     """Square Pearson correlation matrix of the numeric features and the decline flag."""
     t = customer_filter(table(CUSTOMERS), filters)
     columns = [*CUSTOMER_RANGE_COLUMNS, "activity_declined"]
-    values = {c: t[c].cast("float64") for c in columns}
+    # a boolean goes through an integer: PostgreSQL has no cast from boolean to double
+    values = {c: (t[c].cast("int32") if t[c].type().is_boolean() else t[c]).cast("float64") for c in columns}
     aggs = {f"{a}__{b}": values[a].corr(values[b], how="pop")
             for i, a in enumerate(columns) for b in columns[i + 1:]}
     row = first_row(t.aggregate(**aggs))

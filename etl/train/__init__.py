@@ -11,6 +11,7 @@
 * :mod:`~etl.train.explain`   "why this customer" sentences from per-feature contributions
 * :mod:`~etl.train.segments`  rule segments, behavioural clusters, profiles and offers
 * :mod:`~etl.train.scoring`   batch scoring of every row back into the warehouse
-* :mod:`~etl.train.card`      model cards, integrity-checked loading, contributions (dashboard side)
+* :mod:`~etl.train.contributions`  exact per-feature contributions (TreeSHAP, linear, calibrated)
+* :mod:`~etl.train.card`      model cards, integrity-checked loading, the explainer (dashboard side)
 * :mod:`~etl.train.run`       one training run end to end, published all-or-nothing
 """

@@ -1,4 +1,5 @@
-"""Model cards, the training rows' feature distributions, integrity-checked model loading.
+"""Model cards, the training rows' feature distributions, integrity-checked model loading, and
+the explainer of a loaded model.
 
 Kept light on purpose: numpy, pandas, threadpoolctl and the standard library only (the fitted
 Pipeline brings scikit-learn in when it is unpickled).
@@ -94,37 +95,14 @@ def load_pickle(models_dir: Path, card: dict):
     return model
 
 
-# Models such as KNN and trees output exact 0 and 1; clipping bounds their log-odds at ±6.9 so
-# contributions stay finite and comparable instead of jumping by ~40 when p leaves 0 or 1.
-P_CLIP = 1e-3
+def explainer(pipeline, card: dict):
+    """The exact contributions of ``pipeline`` (:class:`etl.train.contributions.Explainer`):
+    build it once per fitted model and keep it beside the pipeline, then ``explain`` rows."""
+    # imported here: it brings scikit-learn's model classes (and shap for trees), which the
+    # card readers of the dashboard do not need
+    from etl.train.contributions import Explainer
 
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, P_CLIP, 1 - P_CLIP)
-    return np.log(p / (1 - p))
-
-
-def contributions(pipeline, frame: pd.DataFrame, card: dict) -> pd.DataFrame:
-    """Per-row, per-feature contribution to the log-odds of the positive class.
-
-    Baseline occlusion: a feature's contribution is logit(p(row)) - logit(p(row with that
-    feature set to the card's baseline value)). For an additive model (logistic regression
-    on per-feature transforms) this is exact: the contributions sum to
-    logit(p(row)) - logit(p(baseline)). For other models it is the effect of moving that one
-    feature to its typical value, other features held, and interactions are not split.
-    Probabilities are clipped to [0.001, 0.999] first (``P_CLIP``; exactness holds inside it).
-    All variants are scored in one ``predict_proba`` call, so one row takes a few ms.
-    """
-    features, base = card["features"], card["baseline"]
-    n, k = len(frame), len(features)
-    columns = {}
-    for j, feature in enumerate(features):
-        values = np.tile(frame[feature].to_numpy(), k + 1)
-        values[(j + 1) * n:(j + 2) * n] = base[feature]   # block j + 1: feature j at baseline
-        columns[feature] = values
-    logit = _logit(pipeline.predict_proba(pd.DataFrame(columns))[:, 1])
-    occluded = logit[n:].reshape(k, n).T
-    return pd.DataFrame(logit[:n, None] - occluded, index=frame.index, columns=features)
+    return Explainer(pipeline, card["features"], card["baseline"])
 
 
 # --- what the training rows looked like, for drift (dashboard.drift) ----------------------

@@ -63,6 +63,7 @@ def summary_table(cards: dict[str, dict]) -> str:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from etl.backends import redact
     from etl.train.run import run_training  # heavy imports only when training
 
     settings = get_settings()
@@ -75,7 +76,7 @@ def train_command(args: argparse.Namespace) -> int:
     cards = run_training(url, models_dir, subjects, offer_cost=args.offer_cost, fast=args.fast,
                          progress=log.info)
     print(summary_table(cards))
-    print(f"\nmodels in {models_dir}, scores in {url} ({time.perf_counter() - started:.1f} s)")
+    print(f"\nmodels in {models_dir}, scores in {redact(url)} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 
@@ -88,6 +89,8 @@ def refresh_command(args: argparse.Namespace) -> int:
     adds its scores and model cards to that file (the pickles are placed on the way, under
     new names), and one rename makes the new data and its models current together.
     """
+    import duckdb
+
     from etl import kpi_snapshot
     from etl.pipeline import run_pipeline
     from etl.backends import backend, redact
@@ -99,16 +102,25 @@ def refresh_command(args: argparse.Namespace) -> int:
     target = backend(url)
     staging = target.build_path()   # a local DuckDB file on every backend
     started = time.perf_counter()
+    snapshot = {}
+
+    def publish() -> None:
+        # KPI history (issue 11): the published data with its scores (the staged ETL run is
+        # not recorded), read from the local build before it is published (a DuckDB publish
+        # renames it away) rather than back from a server
+        with duckdb.connect(str(staging), read_only=True) as built:
+            snapshot["built"] = kpi_snapshot.of_build(built, url)
+        target.publish(staging)
+
     try:
         summary = run_pipeline(Path(args.raw) if args.raw else settings.raw_dir, str(staging))
         log.info("ETL done (%s sessions); training on the staged copy", f"{summary['tables']['sessions']:,}")
         cards = run_training(str(staging), models_dir, list(SUBJECTS), offer_cost=args.offer_cost,
-                             fast=args.fast, progress=log.info, before_cards=lambda: target.publish(staging))
+                             fast=args.fast, progress=log.info, before_cards=publish)
     finally:
         target.close()
         staging.unlink(missing_ok=True)
-    # KPI history (issue 11): the published data with its scores (the staged ETL run is not recorded)
-    kpi_snapshot.record_publish(url)
+    kpi_snapshot.record_publish(url, built=snapshot.get("built"))
     print(summary_table(cards))
     print(f"\npublished data version {summary['data_version']} with its models: {redact(url)} "
           f"({time.perf_counter() - started:.1f} s)")

@@ -12,6 +12,8 @@ inflates the variance by the test/train size ratio:
 
 A candidate replaces the baseline only when the interval of its difference lies above zero;
 otherwise the simpler model (the seed's logistic regression) is kept, and the card says why.
+The same rule decides which derived features (trends, ratios) the chosen model keeps
+(:func:`feature_experiments`).
 """
 from __future__ import annotations
 
@@ -122,3 +124,27 @@ def select(results: list[dict], base: np.ndarray, scores: dict[str, np.ndarray],
                 "slightly optimistic for the candidates",
     }
     return chosen, selection
+
+
+def feature_experiments(make: Callable[[tuple], BaseEstimator], groups: tuple, X: pd.DataFrame, y: np.ndarray,
+                        cv: RepeatedStratifiedKFold, without: np.ndarray,
+                        progress: Callable[[str], None]) -> list[dict]:
+    """Each group of derived features (``features.FeatureGroup``) added alone to the chosen model
+    (``make(groups)`` builds its pipeline), scored on the same splits as ``without`` (that
+    model's per-split ROC-AUC on the plain features): kept only when the interval of the paired
+    difference lies above zero, the rule a model family must pass against the baseline."""
+    splits = cv.get_n_splits() // cv.n_repeats
+    rows = []
+    for group in groups:
+        scores = cross_val_score(make((group,)), X, y, cv=cv, scoring="roc_auc", n_jobs=search.N_JOBS)
+        diff = corrected_interval(scores - without, 1 / (splits - 1))
+        rows.append({"group": group.name, "label": group.label,
+                     "features": [{"name": d.name, "op": d.op, "inputs": [d.numerator, d.denominator]}
+                                  for d in group.columns],
+                     "roc_auc_mean": _r(scores.mean()), "roc_auc_sd": _r(scores.std(ddof=1)),
+                     "difference": _r(diff["mean"]), "difference_low": _r(diff["low"]),
+                     "difference_high": _r(diff["high"]), "kept": bool(_r(diff["low"]) > 0)})
+        progress(f"  feature group {group.name:<22} ROC-AUC {scores.mean():.4f}, difference "
+                 f"{diff['mean']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}] -> "
+                 f"{'kept' if rows[-1]['kept'] else 'not kept'}")
+    return rows

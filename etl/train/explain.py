@@ -1,8 +1,9 @@
 """"Why this customer": the largest contributions towards decline, as a short sentence.
 
-e.g. "many unpaid items (7), promo share 0.9, few pages per visit (3)". Contributions
-come from :func:`etl.train.card.contributions`; a feature is phrased by whether the row's
-value lies above or below the baseline (typical) value it was compared with.
+e.g. "many unpaid items (7), promo share 0.9, few pages per visit (3)". The contributions are
+the exact ones of :mod:`etl.train.contributions` (they add up to the model's log-odds), so the
+reasons name the features that raise this row's risk most; a feature is phrased by whether
+the row's value lies above or below the typical value (``card["baseline"]``).
 """
 from __future__ import annotations
 

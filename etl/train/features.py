@@ -10,9 +10,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from etl.schema import (CUSTOMERS, CUSTOMERS_COLUMNS, ID_COLUMNS, SESSIONS, SESSIONS_COLUMNS,
                         TARGETS, label)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One column an analyst would compute from two raw inputs, computed inside the Pipeline
+    (so the what-if panel still sends raw values): ``numerator / denominator`` (``ratio``),
+    ``numerator / denominator - 1`` (``change``: a trend between periods) or
+    ``numerator - denominator`` (``difference``)."""
+    name: str
+    numerator: str
+    denominator: str
+    op: str
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Derived columns tried together, kept only on paired-CV evidence (compare.feature_experiments)."""
+    name: str
+    label: str
+    columns: tuple[Derived, ...]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for d in self.columns for c in (d.numerator, d.denominator)))
 
 
 @dataclass(frozen=True)
@@ -26,7 +53,26 @@ class Subject:
     log_scaled: tuple[str, ...]      # heavy-tailed counts: log1p before scaling
     collinear: tuple[tuple[str, str], ...] = ()  # (column to decide on, its collinear partner)
     profit: str | None = None        # column for the profit-aware threshold (never a feature)
+    derived: tuple[FeatureGroup, ...] = ()   # feature experiments
 
+
+# What an analyst would try on the customers (issue 14): trends between periods, ratios,
+# marketing intensity per tenure. Revenue and minutes are positive in the warehouse (customers
+# without revenue in a month are quarantined), tenure is at least a day.
+CUSTOMER_GROUPS = (
+    FeatureGroup("revenue_trend", "Revenue trend", (
+        Derived("revenue_change_last_month", "revenue_last_month", "revenue_2m_ago", "change"),
+        Derived("revenue_change_this_month", "revenue_this_month", "revenue_last_month", "change"))),
+    FeatureGroup("minutes_trend", "Minutes trend", (
+        Derived("minutes_change", "minutes_this_month", "minutes_last_month", "change"),)),
+    FeatureGroup("revenue_per_minute", "Revenue per minute on site", (
+        Derived("revenue_per_minute_last_month", "revenue_last_month", "minutes_last_month", "ratio"),
+        Derived("revenue_per_minute_this_month", "revenue_this_month", "minutes_this_month", "ratio"))),
+    FeatureGroup("marketing_per_tenure", "Marketing contacts per day of tenure", (
+        Derived("marketing_per_tenure_day", "marketing_6m", "tenure_days", "ratio"),)),
+    FeatureGroup("marketing_trend", "Marketing trend", (
+        Derived("marketing_change", "marketing_this_month", "marketing_6m", "difference"),)),
+)
 
 _CART_COUNTS = ("session_activity_count", "items_added", "items_removed", "cart_views",
                 "checkout_initiated", "checkout_confirmed", "cart_item_views", "customer_logins",
@@ -54,8 +100,36 @@ SUBJECTS: dict[str, Subject] = {
         # the seed dropped this month's revenue for its correlation with last month's
         collinear=(("revenue_this_month", "revenue_last_month"),),
         profit="profit",
+        derived=CUSTOMER_GROUPS,
     ),
 }
+
+
+def derive(frame: pd.DataFrame, op: str) -> np.ndarray:
+    """A derived column from (numerator, denominator); module level so pickles can name it."""
+    a, b = frame.iloc[:, 0].to_numpy(dtype=float), frame.iloc[:, 1].to_numpy(dtype=float)
+    if op == "difference":
+        out = a - b
+    else:   # a what-if value of 0 must not divide by zero: the denominators are counts and money
+        out = a / np.maximum(b, 1.0) - (1.0 if op == "change" else 0.0)
+    return out.reshape(-1, 1)
+
+
+def with_derived(prep: ColumnTransformer, groups: tuple[FeatureGroup, ...]) -> ColumnTransformer:
+    """``prep`` plus one scaled column per derived feature of ``groups`` (``prep`` itself without).
+
+    Each derived column is its own transformer over its two inputs, so the contributions can
+    trace it back to them (:mod:`etl.train.contributions`).
+    """
+    if not groups:
+        return prep
+    steps = list(prep.transformers)
+    for group in groups:
+        for d in group.columns:
+            steps.append((f"derived_{d.name}", Pipeline([
+                ("derive", FunctionTransformer(derive, kw_args={"op": d.op})),
+                ("scale", StandardScaler())]), [d.numerator, d.denominator]))
+    return ColumnTransformer(steps)
 
 
 def kind(series: pd.Series, categorical: bool) -> str:

@@ -2,11 +2,12 @@
 
 Order of work: check the warehouse contract (before copying anything), then inside a staged
 copy of the warehouse: read -> guard leakage -> decide collinear columns -> search -> the best of
-each family against the seed's pipeline on paired repeated CV (compare.py) -> calibrated variant
-(calibration.py) -> thresholds on out-of-fold predictions -> one fit on the training split ->
-out-of-fold scores of the training rows outside the search sample (oof.py) ->
-holdout numbers with bootstrap intervals -> pickle + card
-into a temporary folder -> score every row into the staged copy. The warehouse copy is swapped
+each family against the seed's pipeline on paired repeated CV (compare.py) -> derived feature
+groups tried with the chosen model on the same folds -> calibrated variant (calibration.py) ->
+thresholds on out-of-fold predictions -> one fit on the training split -> out-of-fold scores of
+the training rows outside the search sample (oof.py) -> holdout numbers with bootstrap
+intervals -> exact contributions (contributions.py) -> pickle + card into a temporary folder ->
+score every row into the staged copy. The warehouse copy is swapped
 in when the block succeeds, then the model files are renamed into place; any failure leaves
 the published warehouse and models exactly as they were.
 """
@@ -42,6 +43,7 @@ LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "joblib", "threadpoolct
 class Trained:
     model: object
     card: dict
+    explainer: object             # etl.train.contributions.Explainer of ``model``
     clusters: object = None
     oof: pd.Series | None = None   # out-of-fold P(positive) of every training row, by id
 
@@ -78,8 +80,10 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
             if decision["decision"] == "drop":
                 chosen_features.remove(column)
 
+    kept: tuple[features.FeatureGroup, ...] = ()      # derived feature groups, decided below
+
     def prep():
-        return search.preprocessor(chosen_features, one_hot, subject.log_scaled)
+        return features.with_derived(search.preprocessor(chosen_features, one_hot, subject.log_scaled), kept)
 
     X_search, y_search = _xy(searched, subject, chosen_features)
     progress(f"  searching {len(search.CANDIDATES)} candidate families on {len(searched):,} rows, "
@@ -94,6 +98,13 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         results, X_search, y_search, paired_cv, progress)
     best, selection = compare.select(results, base_scores, scores, cv=paired_cv, rows=len(searched))
     progress(f"  chosen: {selection['reason']}")
+    experiments = _feature_experiments(subject, searched, guard["kept"], chosen_features, prep, best, large,
+                                       paired_cv, base_scores if selection["chosen"] == "baseline"
+                                       else scores[best["name"]], progress)
+    kept = tuple(g for g in subject.derived if g.name in experiments["kept"])
+    # the model's inputs: the chosen columns and what the kept derived features are made of
+    chosen_features = list(dict.fromkeys([*chosen_features, *(c for g in kept for c in g.inputs)]))
+    X_search = searched[chosen_features]
     model = search.pipeline(prep(), search.final_model(best, large))
 
     # thresholds come from out-of-fold predictions of the training split, never the holdout
@@ -140,6 +151,7 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
                       "baseline": selection["chosen"] == "baseline"},
         "candidates": results,
         "selection": selection,
+        "feature_experiments": experiments,
         "calibration": {**calibrated, "reliability": evaluate.reliability(y_hold, p_hold),
                         "reliability_rule": f"{evaluate.RELIABILITY_BINS} equal-width bins of predicted "
                                             "probability on the holdout (empty bins left out)"},
@@ -152,23 +164,44 @@ def train_subject(train: pd.DataFrame, holdout: pd.DataFrame, subject: Subject, 
         "rows": {"train": len(train), "holdout": len(holdout), "search": len(searched)},
         "scoring": scored_how,
         "curves": evaluate.curves(y_hold, p_hold),
-        "contribution_method": {
-            "name": "baseline occlusion",
-            # sigmoid calibration of a logistic regression stays linear in the log-odds
-            "exact": best["name"] == "logistic_regression" and method in (None, "sigmoid"),
-            "description": "logit(p(row)) - logit(p(row with the feature at its baseline value)); "
-                           "exact and additive for logistic regression, a one-feature-at-a-time "
-                           "effect for other models"},
     }
+    explainer = cards.explainer(model, card)
+    card["contributions"] = explainer.record()
     progress("  permutation importance on the holdout")
     card["permutation_importance"] = evaluate.permutation(model, X_hold, pd.Series(y_hold),
                                                           repeats=2 if fast else 5)
-    trained = Trained(model, card, oof=training_oof)
+    trained = Trained(model, card, explainer, oof=training_oof)
     if subject.profit:  # customers: worth a profit-aware cut-off and marketing segments
         _profit_thresholds(trained, train, holdout, searched, subject, oof_search, y_search, y_hold,
                            p_hold, offer_cost)
         _fit_segments(trained, train, holdout, subject, fast)
     return trained
+
+
+def _feature_experiments(subject: Subject, searched: pd.DataFrame, allowed, chosen: list[str], prep, best: dict,
+                         large: bool, cv, without: np.ndarray, progress: Callable[[str], None]) -> dict:
+    """The card's ``feature_experiments``: each derived feature group of the subject tried with
+    the chosen model (as searched) on the paired folds; the groups to keep."""
+    record: dict = {"model": best["label"], "roc_auc_without": round(float(without.mean()), 4),
+                    "interval": compare.INTERVAL_NAME, "groups": [], "kept": [],
+                    "rule": "a group of derived features is added to the chosen model alone and kept only when "
+                            "the interval of its paired ROC-AUC difference (same repeated folds) is above zero; "
+                            "kept groups are then used together"}
+    groups = tuple(g for g in subject.derived if set(g.inputs) <= set(allowed))
+    if not groups:
+        return record
+    started = time.perf_counter()
+    extra = [c for g in groups for c in g.inputs if c not in chosen]
+    X = searched[list(dict.fromkeys([*chosen, *extra]))]
+    y = searched[subject.target].to_numpy(dtype=int)
+
+    def make(tried):
+        return search.pipeline(features.with_derived(prep(), tried), search.searched_model(best, large))
+
+    record["groups"] = compare.feature_experiments(make, groups, X, y, cv, without, progress)
+    record["kept"] = [r["group"] for r in record["groups"] if r["kept"]]
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    return record
 
 
 def _profit_thresholds(trained: Trained, train, holdout, searched, subject: Subject, oof_search, y_search,
@@ -223,9 +256,9 @@ def _train_and_score(con, subject: Subject, *, data_version: str, source: str, f
                          "sample_rule": f"all rows up to {dataset.MAX_SAMPLE_ROWS:,}, else a stratified "
                                         "sample chosen by a hash of the id"})
     if subject.profit:
-        card["rows"]["scored"] = scoring.score_customers(con, trained.model, card, subject.table,
-                                                         subject.id_column, trained.clusters, trained.oof,
-                                                         progress)
+        card["rows"]["scored"] = scoring.score_customers(con, trained.model, trained.explainer, card,
+                                                         subject.table, subject.id_column, trained.clusters,
+                                                         trained.oof, progress)
         profiled = features.feature_specs(train, [*subject.candidates, subject.profit], subject.categorical)
         write_table(con, SEGMENTS, segments.segment_rows(con, profiled,
                                                          rule=card["segments"]["rule_thresholds"]))

@@ -15,11 +15,11 @@ import pandas as pd
 from etl.schema import (CUSTOMER_CONTRIBUTIONS, CUSTOMER_SCORES, FEATURE_IMPORTANCES,
                         SESSION_SCORES, TABLES)
 from etl.train import explain, segments
-from etl.train.card import contributions
+from etl.train.contributions import Explainer
 from etl.warehouse import write_table
 
 BATCH_ROWS = 1_000_000
-CONTRIBUTION_ROWS = 50_000   # rows explained per predict call (each becomes features + 1 rows)
+CONTRIBUTION_ROWS = 50_000   # rows explained per call: bounds the preprocessed copy and the SHAP matrix
 
 
 def _create(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -75,9 +75,10 @@ def score_sessions(con: duckdb.DuckDBPyConnection, model, card: dict, table: str
     return done
 
 
-def score_customers(con: duckdb.DuckDBPyConnection, model, card: dict, table: str, id_column: str,
-                    clusters, oof: pd.Series | None, progress: Callable[[str], None]) -> int:
-    """customer_scores (with segment, cluster, reasons) and customer_contributions for every customer."""
+def score_customers(con: duckdb.DuckDBPyConnection, model, explainer: Explainer, card: dict, table: str,
+                    id_column: str, clusters, oof: pd.Series | None, progress: Callable[[str], None]) -> int:
+    """customer_scores (with segment, cluster, reasons) and customer_contributions for every
+    customer; the contributions and reasons come from ``explainer`` (of ``model``)."""
     _create(con, CUSTOMER_SCORES)
     _create(con, CUSTOMER_CONTRIBUTIONS)
     features, rule = card["features"], card["segments"]["rule_thresholds"]
@@ -87,7 +88,7 @@ def score_customers(con: duckdb.DuckDBPyConnection, model, card: dict, table: st
         for start in range(0, len(batch), CONTRIBUTION_ROWS):
             part = batch.iloc[start:start + CONTRIBUTION_ROWS].reset_index(drop=True)
             p = probabilities(model, part, features, id_column, oof)
-            contrib = contributions(model, part[features], card)
+            contrib = explainer.explain(part[features]).contributions
             _append(con, CUSTOMER_SCORES, pd.DataFrame({
                 "customer_id": part[id_column], "p_decline": p,
                 "predicted_declined": p >= card["threshold"], "in_holdout": part["in_holdout"],
