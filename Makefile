@@ -81,7 +81,7 @@ test-fast: $(VENV)/.dev
 bench: $(VENV)/.dev $(if $(filter-out duckdb,$(BACKEND)),server-deps)
 	$(BIN)/python -m benchmarks.bench --rows $(ROWS) --backend $(BACKEND) --out $(BENCH_OUT)
 
-loadtest: $(VENV)/.dev
+loadtest: $(VENV)/.dev server-deps
 	$(BIN)/python -m benchmarks.loadtest $(LOADTEST_ARGS)
 
 first-load: $(VENV)/.dev browser-deps

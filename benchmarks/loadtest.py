@@ -2,7 +2,7 @@
 worker is killed, while the data and models are refreshed, and while publishes come in a storm.
 
     python -m benchmarks.loadtest [--users 50] [--duration 30] [--workers 2*nproc+1]
-                                  [--no-kill] [--no-refresh] [--no-storm]
+                                  [--no-steady] [--no-kill] [--no-refresh] [--no-storm] [--no-hosts]
 
 1. Data of real size: the published files (``../shared/data`` via ``RAW_DIR``) when they are
    there, else 4,300 generated sessions; ETL and ``train --fast`` once (cached in
@@ -25,6 +25,11 @@ worker is killed, while the data and models are refreshed, and while publishes c
    data's, never a mix (:mod:`benchmarks.refresh`).
 7. Again, while two complete builds (A, B) are published alternately every 0.5 s: the same
    checks, for requests that overlap a publish (:mod:`benchmarks.storm`).
+8. Several hosts: two gunicorn instances sharing Redis, the warehouse (PostgreSQL by default,
+   ``--hosts-backend duckdb`` for the file) and the state folder, behind Debian's nginx; signed
+   in (``AUTH=local``); one host killed (SIGKILL) and ``etl refresh`` publishing mid-run:
+   failures against the requests in flight on the dead host, old/new answers as in 6, sign-ins
+   used on the other host (:mod:`benchmarks.hosts`).
 
 Results: ``benchmarks/results/loadtest.json`` and a table on stdout. Bounded: fixed users and
 duration, loopback only; gunicorn is stopped at the end.
@@ -39,7 +44,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import novel, refresh, storm, workload
+from benchmarks import hosts, novel, refresh, storm, workload
 from benchmarks.locustrun import kill_one_worker, run_locust
 from benchmarks.server import Gunicorn
 
@@ -116,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw folder (default: $RAW_DIR, else ../shared/data, else 4,300 generated sessions)")
     p.add_argument("--out", type=Path, default=workload.RESULTS_DIR / "loadtest.json")
     p.add_argument("--work-dir", type=Path, default=workload.WORK_DIR)
+    p.add_argument("--no-steady", action="store_true", help="skip the steady run (and the novel run on its server)")
     p.add_argument("--no-novel", action="store_true",
                    help="skip the run of never-repeated filter changes (after steady, same server)")
     p.add_argument("--novel-count", type=int, default=3000,
@@ -129,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-storm", action="store_true", help="skip the run with a publish every --storm-period s")
     p.add_argument("--storm-period", type=float, default=0.5, help="seconds between publishes (default 0.5)")
     p.add_argument("--storm-duration", type=float, default=30, help="seconds of publishing (default 30)")
+    p.add_argument("--no-hosts", action="store_true", help="skip the run with two hosts behind nginx")
+    p.add_argument("--hosts-backend", choices=("postgres", "duckdb"), default="postgres",
+                   help="the hosts' shared warehouse (default postgres: a throw-away local server)")
+    p.add_argument("--hosts-workers", type=int, default=2 * max(1, (os.cpu_count() or 1) // 2) + 1,
+                   help="workers per host (default 2 × cores/2 + 1: each host gets half the machine)")
+    p.add_argument("--hosts-kill-at", type=float, default=20, help="seconds into the hosts run host A is killed")
     return p
 
 
@@ -149,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
     folder = work.folder / "loadtest"
     folder.mkdir(exist_ok=True)
     payloads_path = folder / "payloads.json"
-    novel_path = None if args.no_novel else folder / "payloads-novel.json"
+    novel_path = None if args.no_novel or args.no_steady else folder / "payloads-novel.json"
     log("recording payloads through the test client"
         + ("" if args.no_novel else f" (and {args.novel_count} novel filter changes)") + " ...")
     payloads, pages = record_payloads(work, payloads_path, novel_path, args.novel_count)
@@ -167,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
               "workers": args.workers, "sessions": sessions, "raw": str(work.raw_dir),
               "payloads": counts, "mix": "3 filter changes : 1 what-if, no think time",
               "query_cache": "on (filesystem, fresh folder per server start), as deployed", "runs": {}}
-    plans = [("steady", None)] + ([] if args.no_kill else [("worker_killed", args.duration / 2)])
+    plans = ([] if args.no_steady else [("steady", None)]) + ([] if args.no_kill else [("worker_killed", args.duration / 2)])
     for name, kill_at in plans:
         shutil.rmtree(folder / f"cache-{name}", ignore_errors=True)
         server = Gunicorn(args.workers, {**work.env, "CACHE_DIR": str(folder / f"cache-{name}")},
@@ -194,6 +206,10 @@ def run(args: argparse.Namespace) -> dict:
     if not args.no_storm:
         result["runs"]["storm"] = storm.run(work, payloads + pages, folder, users=args.users, workers=args.workers,
                                             period=args.storm_period, duration=args.storm_duration, log=log)
+    if not args.no_hosts:
+        result["runs"]["hosts"] = hosts.run(work, payloads, pages, folder, users=args.users, workers=args.hosts_workers,
+                                            backend=args.hosts_backend, kill_at=args.hosts_kill_at, at=args.refresh_at,
+                                            after=args.refresh_after, limit=args.refresh_limit, log=log)
     result["goals"] = goals(result)
     result["machine"] = info
     result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -224,6 +240,8 @@ def goals(result: dict) -> dict:
         out.update(refresh.goals(result["runs"]["refresh"]))
     if "storm" in result["runs"]:
         out.update(storm.goals(result["runs"]["storm"]))
+    if "hosts" in result["runs"]:
+        out.update(hosts.goals(result["runs"]["hosts"]))
     return out
 
 
@@ -250,6 +268,8 @@ def table(result: dict) -> str:
             lines += refresh.table_lines(r)
         if name == "storm":
             lines += storm.table_lines(r)
+        if name == "hosts":
+            lines += hosts.table_lines(r)
         for f in r.get("failure_kinds", []):
             lines.append(f"  failure: {f['count']} × {f['name']}: {f['error']}")
     lines.append("")

@@ -35,6 +35,8 @@ _BY_NAME: dict[str, list[tuple[int, dict]]] = {}
 for _i, _p in enumerate(_PAYLOADS):
     _BY_NAME.setdefault(_p["name"], []).append((_i, _p))
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+if os.environ.get("LOADTEST_COOKIE"):   # the hosts run (AUTH=local) signs in once before the run
+    _HEADERS["Cookie"] = os.environ["LOADTEST_COOKIE"]
 # the page-level messages of dashboard/components/alerts.py (class names in the JSON)
 _NOT_ANSWERED = (b'"unavailable"', b'"page-error"')
 MAX_BODIES = 20  # distinct bodies kept per payload (more would be counted, not kept)

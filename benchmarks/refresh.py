@@ -50,6 +50,7 @@ from pathlib import Path
 from benchmarks import answers, verdicts, workload
 from benchmarks.locustrun import Action, run_locust
 from benchmarks.server import Gunicorn, post
+from etl.backends import redact
 
 PAGE = "page open"
 DROP_EVERY = 10   # B = A without every 10th data row (of carts/*.csv and customers/market_file.csv)
@@ -90,7 +91,7 @@ def clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in SETTINGS}
 
 
-def expected_answers(payloads_path: Path, warehouse: Path, models: Path, out: Path, *, cache: Path) -> list[str]:
+def expected_answers(payloads_path: Path, warehouse: Path | str, models: Path, out: Path, *, cache: Path) -> list[str]:
     """Each payload's answer on ``warehouse`` + ``models``, from a fresh process."""
     shutil.rmtree(cache, ignore_errors=True)
     argv = [sys.executable, "-m", "benchmarks.refresh", "expect", "--payloads", str(payloads_path),
@@ -98,10 +99,11 @@ def expected_answers(payloads_path: Path, warehouse: Path, models: Path, out: Pa
     proc = subprocess.run(argv, cwd=workload.PROJECT_ROOT, env=clean_env(), capture_output=True, text=True,
                           timeout=600)
     if proc.returncode != 0:
-        raise RuntimeError(f"recording answers on {warehouse} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"recording answers on {redact(str(warehouse))} failed:\n{proc.stderr[-3000:]}")
     recorded = json.loads(out.read_text())
     if recorded["repeat_differs"]:  # an answer that changes between two identical requests: volatile
-        raise RuntimeError(f"answers on {warehouse} differ when repeated: payloads {recorded['repeat_differs']}")
+        raise RuntimeError(f"answers on {redact(str(warehouse))} differ when repeated: "
+                           f"payloads {recorded['repeat_differs']}")
     return recorded["answers"]
 
 
@@ -166,7 +168,8 @@ def refresher(raw_b: Path, warehouse: Path, models: Path, at: float, after: floa
             with open(log_dir / f"refresh-{name}.log", "wb") as out:
                 code = subprocess.run(argv, cwd=workload.PROJECT_ROOT, env=clean_env(), stdout=out,
                                       stderr=subprocess.STDOUT).returncode
-            done[name] = {"command": " ".join(["python", *argv[1:]]), "exit": code,
+            # the command names the warehouse: never its password in the results
+            done[name] = {"command": " ".join(["python", *(redact(str(x)) for x in argv[1:])]), "exit": code,
                           "started_s": round(t0 - started_at, 2), "finished_s": round(time.time() - started_at, 2),
                           "seconds": round(time.time() - t0, 2)}
             if code != 0:
@@ -297,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                                 description="internal: record the expected answers for the refresh run")
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("expect")
-    for name in ("payloads", "warehouse", "models", "cache", "out"):
+    for name in ("payloads", "models", "cache", "out"):
         e.add_argument(f"--{name}", type=Path, required=True)
+    e.add_argument("--warehouse", required=True, help="a DuckDB path or a server URL, as it is")
     return _record(p.parse_args(argv))
 
 

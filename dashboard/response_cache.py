@@ -126,9 +126,11 @@ def install(server: Flask, update_path: str, *, enabled: Callable[[], bool] = ca
             response.headers[HEADER] = "skip"
             return response
         try:
-            cache.set(key, response.get_data())
-            response.headers[HEADER] = "miss"
+            # False when it was not kept: Redis does not answer (dashboard/cache.py logs the
+            # outage once, not per request) or the folder is not writable
+            kept = bool(cache.set(key, response.get_data()))
         except Exception:  # noqa: BLE001 - the answer is still good; only keeping it failed
             log.warning("response cache not written", exc_info=True)
-            response.headers[HEADER] = "skip"
+            kept = False
+        response.headers[HEADER] = "miss" if kept else "skip"
         return response

@@ -132,7 +132,11 @@ class BestBrotli:
                 except BlockingIOError:   # another worker of this host is on it; its result is shared
                     return
                 if self.ready(key) is None:   # else finished by another worker meanwhile
-                    cache.set(key, brotli.compress(data, quality=QUALITY), timeout=KEEP_SECONDS)
+                    body = brotli.compress(data, quality=QUALITY)
+                    # kept here too: with the shared cache away (a Redis outage) this worker
+                    # must not compress the bundle again on every request
+                    cache.set(key, body, timeout=KEEP_SECONDS)
+                    self._ready[key] = body
         except Exception:  # noqa: BLE001 - level 4 keeps being served; the next request retries
             log.warning("brotli quality %s of a static bundle failed", QUALITY, exc_info=True)
         finally:

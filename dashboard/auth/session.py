@@ -58,8 +58,10 @@ def sign_out(lifetime: int | None = None) -> None:
     sid = session.get(_SID)
     if lifetime and isinstance(sid, str):
         try:
-            cache.set(_REVOKED + sid, True, timeout=lifetime)
+            kept = cache.set(_REVOKED + sid, True, timeout=lifetime)
         except Exception:  # noqa: BLE001 - the sign-out itself still happens
+            kept = False
+        if not kept:       # the cache turns an unreachable Redis into False (dashboard/cache.py)
             log.warning("could not remember a signed-out session (cache unreachable)")
     session.clear()
     g.pop("identity", None)

@@ -224,6 +224,9 @@ class Postgres:
                 buffer = io.BytesIO()
                 pcsv.write_csv(batch, buffer, options)
                 copy.write(buffer.getbuffer())
+        # statistics before the first reader: without them the planner guesses, and plans (and
+        # so the order doubles are summed in) change when autovacuum catches up later
+        con.execute(f'ANALYZE "{schema}"."{table}"')
 
     def _pg_type(self, table: str, column: str, duck: str) -> str:
         found = TYPES.get(duck)
