@@ -63,14 +63,22 @@ browser-deps:
 
 # Debian's PostgreSQL, Redis, nginx and OpenJDK (for Spark) for the tests that start real
 # servers on loopback (localservers/); only what is missing is installed.
-SERVER_PACKAGES := postgresql:pg_ctlcluster redis-server:redis-server nginx-light:nginx openjdk-17-jre-headless:java
+# The tests start their own instances on loopback, so the system services the packages start
+# on a systemd machine (nginx on port 80, PostgreSQL, Redis) are stopped and disabled again,
+# only for the packages installed here.
+SERVER_PACKAGES := postgresql:pg_ctlcluster:postgresql redis-server:redis-server:redis-server \
+                   nginx-light:nginx:nginx openjdk-17-jre-headless:java:
 server-deps:
-	@missing=""; for pair in $(SERVER_PACKAGES); do \
-	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
+	@missing=""; services=""; for triple in $(SERVER_PACKAGES); do \
+	  package=$${triple%%:*}; rest=$${triple#*:}; binary=$${rest%%:*}; service=$${rest#*:}; \
+	  command -v $$binary >/dev/null 2>&1 || [ -x /usr/sbin/$$binary ] || { \
+	    missing="$$missing $$package"; services="$$services $$service"; }; done; \
 	[ -z "$$missing" ] || { \
 	  echo "installing Debian's$$missing for the server tests"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  for service in $$services; do \
+	    $$SUDO systemctl disable --now $$service >/dev/null 2>&1 || true; done; }
 
 test: $(VENV)/.dev browser-deps server-deps
 	$(BIN)/python -m pytest

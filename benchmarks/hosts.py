@@ -36,7 +36,7 @@ import requests
 from benchmarks import answers, refresh, verdicts, workload
 from benchmarks.locustrun import run_locust
 from benchmarks.server import Gunicorn, get
-from etl.backends import backend as open_backend
+from etl.backends import backend as open_backend, redact
 from dashboard.auth.identity import Role, parse_scope
 from dashboard.auth.users import UserStore
 from dashboard.response_cache import NOT_ANSWERED
@@ -296,7 +296,7 @@ def run(work: workload.Workload, payloads: list[dict], pages: list[dict], folder
                "STATE_DIR": str(state), "AUTH": "local", "SECRET_KEY": secrets.token_urlsafe(32), "LOG_LEVEL": "INFO"}
         hosts = Hosts(count, workers, env, folder)
         stack.callback(hosts.stop)
-        log(f"[hosts] {count} gunicorn instances × {workers} workers, Redis {redis.url}; warming up ...")
+        log(f"[hosts] {count} gunicorn instances × {workers} workers, Redis {redact(redis.url)}; warming up ...")
         hosts.wait_ready()
         lb = stack.enter_context(Nginx([g.port for g in hosts.instances], folder / "hosts-nginx"))
         probe = Probe(lb.url)
@@ -315,8 +315,7 @@ def run(work: workload.Workload, payloads: list[dict], pages: list[dict], folder
         cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
         result = run_locust(lb.url, path, users, int(limit), folder / "locust-hosts", hosts, act,
                             env={"LOADTEST_ANSWERS": str(seen_path), "LOADTEST_COOKIE": cookie})
-        time.sleep(0.5)   # nginx writes a request's line once its response is sent
-        served = lb.served()
+        served = lb.served_all(c.rid for c in probe.calls)
         hosts.stop()
         log("[hosts] recording the answers on the published B ...")
         new = record(warehouse, folder / "hosts-new.json")

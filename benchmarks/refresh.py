@@ -94,9 +94,11 @@ def clean_env() -> dict:
 def expected_answers(payloads_path: Path, warehouse: Path | str, models: Path, out: Path, *, cache: Path) -> list[str]:
     """Each payload's answer on ``warehouse`` + ``models``, from a fresh process."""
     shutil.rmtree(cache, ignore_errors=True)
+    # the warehouse in the environment, not on the command line: `ps` shows a URL's password
     argv = [sys.executable, "-m", "benchmarks.refresh", "expect", "--payloads", str(payloads_path),
-            "--warehouse", str(warehouse), "--models", str(models), "--cache", str(cache), "--out", str(out)]
-    proc = subprocess.run(argv, cwd=workload.PROJECT_ROOT, env=clean_env(), capture_output=True, text=True,
+            "--models", str(models), "--cache", str(cache), "--out", str(out)]
+    proc = subprocess.run(argv, cwd=workload.PROJECT_ROOT, env={**clean_env(), "WAREHOUSE_URL": str(warehouse)},
+                          capture_output=True, text=True,
                           timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"recording answers on {redact(str(warehouse))} failed:\n{proc.stderr[-3000:]}")
@@ -109,7 +111,7 @@ def expected_answers(payloads_path: Path, warehouse: Path | str, models: Path, o
 
 def _record(args: argparse.Namespace) -> int:
     """``expect``: runs in its own process, so nothing held in memory (cube, models) carries over."""
-    os.environ.update(WAREHOUSE_URL=str(args.warehouse), MODELS_DIR=str(args.models), CACHE_DIR=str(args.cache))
+    os.environ.update(MODELS_DIR=str(args.models), CACHE_DIR=str(args.cache))   # WAREHOUSE_URL: from the caller
     from dashboard.app import create_app
 
     client = create_app().server.test_client()
@@ -154,8 +156,8 @@ def publish_watcher(files: dict[str, Path], started_at: float, stop: threading.E
 def refresher(raw_b: Path, warehouse: Path, models: Path, at: float, after: float, log_dir: Path) -> Action:
     """The operator's refresh, ``at`` seconds into the run; stops locust ``after`` seconds later."""
     py = sys.executable
-    steps = [("refresh", [py, "-m", "etl", "refresh", "--fast", "--raw", str(raw_b), "--warehouse", str(warehouse),
-                          "--models", str(models)])]
+    # the warehouse in the environment (WAREHOUSE_URL), not on the command line (`ps` shows it)
+    steps = [("refresh", [py, "-m", "etl", "refresh", "--fast", "--raw", str(raw_b), "--models", str(models)])]
 
     def act(started_at: float, locust: subprocess.Popen) -> dict:
         stop = threading.Event()
@@ -166,10 +168,12 @@ def refresher(raw_b: Path, warehouse: Path, models: Path, at: float, after: floa
         for name, argv in steps:
             t0 = time.time()
             with open(log_dir / f"refresh-{name}.log", "wb") as out:
-                code = subprocess.run(argv, cwd=workload.PROJECT_ROOT, env=clean_env(), stdout=out,
+                # STATE_DIR: the run's own (hosts) or a private one, never the project's KPI history
+                code = subprocess.run(argv, cwd=workload.PROJECT_ROOT, stdout=out,
+                                      env={**clean_env(), "WAREHOUSE_URL": str(warehouse),
+                                           "STATE_DIR": os.environ.get("STATE_DIR") or str(log_dir / "refresh-state")},
                                       stderr=subprocess.STDOUT).returncode
-            # the command names the warehouse: never its password in the results
-            done[name] = {"command": " ".join(["python", *(redact(str(x)) for x in argv[1:])]), "exit": code,
+            done[name] = {"command": " ".join(["python", *argv[1:]]), "exit": code,
                           "started_s": round(t0 - started_at, 2), "finished_s": round(time.time() - started_at, 2),
                           "seconds": round(time.time() - t0, 2)}
             if code != 0:
@@ -302,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("expect")
     for name in ("payloads", "models", "cache", "out"):
         e.add_argument(f"--{name}", type=Path, required=True)
-    e.add_argument("--warehouse", required=True, help="a DuckDB path or a server URL, as it is")
     return _record(p.parse_args(argv))
 
 

@@ -14,7 +14,7 @@ from dash.exceptions import DependencyException
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard import callback_guard, portal, release, response_cache
+from dashboard import callback_guard, language, portal, release, response_cache
 from dashboard.auth import gate, login, oidc
 from dashboard.auth.scoping import Forbidden
 from dashboard.auth.settings import get_auth_config
@@ -109,6 +109,7 @@ def create_app() -> dash.Dash:
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
         add_log_handler=False,  # Dash's own handler writes unbounded lines to stdout
     )
+    language.install(app.server)   # first: every hook after it may draw text
     # a function: the navigation and the banner depend on who asks (pages are registered by now)
     app.layout = app_layout
     _declare_language(app)

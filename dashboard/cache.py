@@ -240,7 +240,8 @@ def init_cache(server: Flask, config: DashboardConfig) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         server.extensions[LOCKS] = FileLocks(locks)
         # threshold: entries kept before the oldest are pruned; answers are small frames
-        settings = {"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(entries), "CACHE_THRESHOLD": 5000}
+        settings = {"CACHE_TYPE": "dashboard.file_cache.PrunedFileSystemCache", "CACHE_DIR": str(entries),
+                    "CACHE_THRESHOLD": 5000}
     cache.init_app(server, config={**settings, "CACHE_DEFAULT_TIMEOUT": config.cache_timeout,
                                    "CACHE_KEY_PREFIX": prefix})
     if config.cache_redis_url:

@@ -53,7 +53,7 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class WarehouseVersion:
-    url: str
+    url: str = field(repr=False)     # may hold a password (postgres://user:pass@...)
     stamp: str  # inode, mtime and size of a DuckDB file; the release id on a server backend
 
     def __str__(self) -> str:
@@ -144,6 +144,7 @@ class Releases:
         self._held: list[Release] = []
         self._models: dict[str, object] = {}    # card sha256 -> fitted pipeline
         self._backends: dict[str, Backend] = {}  # warehouse URL -> its backend (holds its stamp connection)
+        self._latest: dict[str, str] = {}        # warehouse URL -> the stamp a request read last
 
     def current(self, pin: bool = False) -> Release:
         """The release of the warehouse as published now, opened when it is new; pinned (under
@@ -151,6 +152,7 @@ class Releases:
         url = get_settings().warehouse_url
         stamp = _stamp(self.backend(url))
         with self._lock:
+            self._latest[url] = stamp
             found = self._find(url, stamp)
             if found is not None:
                 return self._take(found, pin)
@@ -207,10 +209,9 @@ class Releases:
     def _retired(self, url: str) -> list[Release]:
         """Take out (lock held) every release that no request pins and that is not the one
         published now; the caller closes them after letting go of the lock."""
-        try:
-            now = _stamp(self._backends[url])
-        except (Unavailable, KeyError):
-            now = None
+        # the stamp the latest request read, not a new one: this runs under the holder's lock
+        # at the end of every request, where a server round trip (or its timeout) must not be
+        now = self._latest.get(url)
         gone = [r for r in self._held if r.pins <= 0 and not (r.version.url == url and r.version.stamp == now)]
         for release in gone:
             self._held.remove(release)

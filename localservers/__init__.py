@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,6 +61,77 @@ def find_binary(name: str, package: str, *extra_dirs: str) -> str:
             if (candidate / name).is_file():
                 return str(candidate / name)
     raise ServerMissing(f"{name} is not installed (Debian package {package}; `make server-deps` installs it)")
+
+
+class LocalServer:
+    """One server process on 127.0.0.1:``port`` with its files in ``folder`` (a private
+    temporary one unless given; removed by :meth:`close` only when it made it). A subclass
+    sets ``argv`` and ``log`` in its ``__init__`` (after calling this one) and may override
+    :meth:`check` (run before each start) and ``stop_signal``."""
+
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, prefix: str, folder: Path | None, port: int | None) -> None:
+        self._own_folder = folder is None
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix)) if folder is None else folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.argv: list[str] = []
+        self.log: Path | None = None
+
+    def check(self) -> None:
+        """Refuse to start with a clear error (e.g. a config the server rejects)."""
+
+    def start(self):
+        """Start (again, on the same port); returns once it accepts connections."""
+        if self.running:
+            return self
+        self.check()
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(self.port, timeout=20, process=self.process, log=self.log)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, sig: int | None = None) -> None:
+        """Stop with ``sig`` (default ``stop_signal``), SIGKILL after 15 s."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal if sig is None else sig)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        return tail(self.log)
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def skip_or_fail(pytest, exc: ServerMissing) -> None:

@@ -45,15 +45,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import signal
 import subprocess
-import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from localservers import find_binary, free_port, tail, wait_for_port
+from localservers import LocalServer, find_binary
 
 LOG_FIELDS = ("msec", "status", "method", "uri", "upstream_addr", "upstream_status", "request_time", "request_id",
               "body_bytes_sent", "sent_http_content_length")
@@ -135,49 +133,25 @@ http {{
 """
 
 
-class Nginx:
+class Nginx(LocalServer):
     def __init__(self, upstreams: list[int], folder: Path | None = None, port: int | None = None) -> None:
-        self.binary = find_binary("nginx", "nginx-light", "/usr/sbin")
-        self._own_folder = folder is None
-        self.folder = Path(tempfile.mkdtemp(prefix="nginx-")) if folder is None else folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port()
+        binary = find_binary("nginx", "nginx-light", "/usr/sbin")
+        super().__init__("nginx-", folder, port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.upstreams = list(upstreams)
         self.config = self.folder / "nginx.conf"
         self.config.write_text(config_text(self.folder, self.port, self.upstreams))
         self.access_log = self.folder / "access.log"
-        self.error_log = self.folder / "error.log"
+        self.error_log = self.log = self.folder / "error.log"
         for stale in (self.access_log, self.error_log):   # of an earlier balancer in the same folder
             stale.unlink(missing_ok=True)
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Nginx:
         # -e: the error log before the config is read (Debian's default is /var/log/nginx)
-        argv = [self.binary, "-p", str(self.folder), "-c", str(self.config), "-e", str(self.error_log)]
-        check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx refused its config {self.config}: {check.stderr.strip()}")
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(self.port, timeout=20, process=self.process, log=self.error_log)
-        except RuntimeError:
-            self.stop()
-            raise
-        return self
+        self.argv = [binary, "-p", str(self.folder), "-c", str(self.config), "-e", str(self.error_log)]
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)   # fast shutdown; its worker exits with it
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+    def check(self) -> None:
+        found = subprocess.run([*self.argv, "-t", "-q"], capture_output=True, text=True)
+        if found.returncode != 0:
+            raise RuntimeError(f"nginx refused its config {self.config}: {found.stderr.strip()}")
 
     def served(self) -> list[Served]:
         """Every request logged so far (nginx writes a line when the response is sent)."""
@@ -193,23 +167,16 @@ class Nginx:
                               float(seconds), rid, int(sent), int(length) if length.isdigit() else None))
         return out
 
-    def log_tail(self) -> str:
-        return tail(self.error_log)
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> Nginx:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def served_all(self, request_ids, timeout: float = 10.0) -> list[Served]:
+        """:meth:`served` once every one of ``request_ids`` is in the log (nginx writes a line
+        after the response is sent, so right after the last answer it may not be there yet),
+        or at the deadline."""
+        wanted, deadline = set(request_ids), time.monotonic() + timeout
+        while True:
+            found = self.served()
+            if wanted <= {s.request_id for s in found} or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
 
 def summary(served: list[Served], label=str, dead: str | None = None) -> dict:

@@ -1,6 +1,6 @@
 """A local Spark for the tests and benchmarks: the jars of the ``pyspark`` package on Debian's
 OpenJDK, one SparkContext (one JVM) for the whole test session, with the settings a Spark
-warehouse starts it with (:func:`etl.backends.spark.spark_conf`) and its temporary files in a
+warehouse starts it with (:func:`etl.backends.spark_context.spark_conf`) and its temporary files in a
 private folder; stopped when the block ends.
 
 A backend that finds this context running uses it and never stops it (it did not start it),
@@ -29,7 +29,7 @@ def local_spark(folder: Path) -> Iterator[tuple[object, float]]:
     java()
     from pyspark.sql import SparkSession
 
-    from etl.backends.spark import sharing, spark_conf
+    from etl.backends.spark_context import sharing, spark_conf
 
     started = time.perf_counter()
     builder = SparkSession.builder

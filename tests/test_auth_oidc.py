@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from dashboard.auth.oidc import install
 from dashboard.auth.redirects import safe_next
 from dashboard.auth.session import from_session
 from dashboard.auth.settings import AuthConfigError, get_auth_config
+from localservers import free_port
 from tests.oidc_provider import ProviderProcess
 
 CLIENT_ID, CLIENT_SECRET = "shopper-insights", "client-secret-for-tests"
@@ -68,12 +68,6 @@ class _Listener:
         self.httpd.shutdown()
         self.thread.join(timeout=10)
         self.httpd.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _auth_env(env: pytest.MonkeyPatch, issuer: str, state_dir: Path) -> None:
@@ -358,7 +352,7 @@ def test_the_provider_down_gives_a_502_page_and_the_app_recovers(tmp_path, caplo
     """Down at start (the app starts anyway), up later (sign-in works), down between the
     form and the callback (the code cannot be exchanged): a page each time, no traceback."""
     listener = _Listener()
-    port = _free_port()
+    port = free_port()
     try:
         with pytest.MonkeyPatch.context() as env:
             _auth_env(env, f"http://127.0.0.1:{port}", tmp_path / "state")
@@ -385,7 +379,7 @@ def test_the_provider_down_gives_a_502_page_and_the_app_recovers(tmp_path, caplo
 
 
 def test_the_dashboard_starts_while_the_provider_is_down(dashboard_site, monkeypatch, tmp_path):
-    monkeypatch.setenv("OIDC_ISSUER", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("OIDC_ISSUER", f"http://127.0.0.1:{free_port()}")
     from dashboard.app import create_app
 
     answer = create_app().server.test_client().get("/login/oidc?next=/carts")

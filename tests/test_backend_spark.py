@@ -1,7 +1,9 @@
 """The Apache Spark warehouse (``WAREHOUSE_URL=pyspark:///abs/path``) on a real local Spark:
 the ETL and training publish through it, a failed run leaves the published release as it was,
-a pinned release keeps reading while a new one is published, types survive the round trip,
-and the dashboard answers on Spark exactly as on the DuckDB file it was published from.
+a pinned release keeps reading while a new one is published, old releases go only once
+retired, a publish refuses to replace a release it did not start from, releases are on disk
+before and after the switch, types survive the round trip, and the dashboard answers on Spark
+exactly as on the DuckDB file it was published from.
 
 One SparkContext for the whole session (fixture ``spark``): a backend uses the context it
 finds and does not stop it.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
 import threading
 import time
@@ -18,7 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.backends.spark import KEPT_RELEASES, Spark
+from etl.backends import spark as spark_backend, staged
+from etl.backends.spark import CURRENT, KEEP_RELEASES, MANIFEST, PART, RETIRE_AFTER, Spark
 from etl.cli import main
 from etl.errors import ETLError
 from localservers import ServerMissing, skip_or_fail
@@ -71,6 +75,17 @@ def columns(path: str | Path) -> dict[str, list]:
 
 def count(con, table: str) -> int:
     return con.table(table).count().to_pyarrow().as_py()
+
+
+def tiny_build(path: Path, n: int) -> Path:
+    """A DuckDB build with one table ``t`` of ``n`` rows: publishes that take no time."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS n FROM range(?)", [n])
+    return path
+
+
+def release_names(url: str) -> list[str]:
+    return sorted(p.name for p in (Path(url[len("pyspark://"):]) / "releases").iterdir())
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -135,7 +150,8 @@ def test_a_failed_run_leaves_the_published_release(url, backend, raw_copy, tmp_p
 # --- releases -----------------------------------------------------------------------------
 
 
-def test_a_pinned_release_reads_the_same_while_new_ones_are_published(spark, url, backend, dashboard_data, tmp_path):
+def test_a_pinned_release_reads_the_same_while_new_ones_are_published(spark, url, backend, dashboard_data, tmp_path,
+                                                                       monkeypatch):
     first = backend.publish(Path(dashboard_data["plain"]))
     pinned = backend.connect(first)
     sessions, tables = count(pinned, "sessions"), set(pinned.list_tables())
@@ -144,12 +160,25 @@ def test_a_pinned_release_reads_the_same_while_new_ones_are_published(spark, url
     shutil.copyfile(dashboard_data["scored"], fewer)
     with duckdb.connect(str(fewer)) as con:
         con.execute("DELETE FROM sessions WHERE abandoned")
-    answers: list[int] = []
-    publisher = threading.Thread(target=lambda: answers.append(backend.publish(fewer)))
+    answers: list[str] = []
+    failures: list[BaseException] = []
+
+    def publish() -> None:
+        try:
+            answers.append(backend.publish(fewer))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            failures.append(exc)
+
+    publisher = threading.Thread(target=publish)
     publisher.start()
-    while publisher.is_alive() or not answers:        # read the pinned release all along the publish
-        assert count(pinned, "sessions") == sessions
-    publisher.join()
+    try:
+        while publisher.is_alive():                    # read the pinned release all along the publish
+            assert count(pinned, "sessions") == sessions
+    finally:
+        publisher.join()
+    if failures:
+        raise failures[0]
+    assert answers
     second = backend.stamp()
     assert second == answers[0] != first
 
@@ -163,10 +192,12 @@ def test_a_pinned_release_reads_the_same_while_new_ones_are_published(spark, url
         assert again is not pinned and count(again, "sessions") == sessions
         again.disconnect()
 
-        for _ in range(KEPT_RELEASES - 1):
+        # retired at once (test_old_releases_go_only_once_retired covers the delay)
+        monkeypatch.setattr(spark_backend, "RETIRE_AFTER", 0.0)
+        for _ in range(KEEP_RELEASES - 1):
             backend.publish(fewer)
-        kept = sorted(p.name for p in (tmp_path / "warehouse" / "releases").iterdir())
-        assert len(kept) == KEPT_RELEASES and first not in kept and backend.stamp() == kept[-1]
+        kept = release_names(url)
+        assert len(kept) == KEEP_RELEASES and first not in kept and backend.stamp() == kept[-1]
         with pytest.raises(ETLError, match="gone"):
             other.connect(first)
     finally:
@@ -175,6 +206,95 @@ def test_a_pinned_release_reads_the_same_while_new_ones_are_published(spark, url
     backend.close()
     assert spark.sparkContext._jsc is not None        # closing never stopped the shared context
     assert spark.range(3).count() == 3
+
+
+def test_old_releases_go_only_once_retired(url, backend, tmp_path):
+    """Beyond the newest KEEP_RELEASES, a release stays until RETIRE_AFTER has passed since the
+    next one replaced it (that one's manifest time): a reader on another host may hold it."""
+    build = tiny_build(tmp_path / "tiny.duckdb", 3)
+    names = [backend.publish(build) for _ in range(KEEP_RELEASES + 2)]
+    assert release_names(url) == names                 # all replaced just now: every one kept
+
+    releases = tmp_path / "warehouse" / "releases"
+    (releases / "20000101T000000000000Z-0000dead").mkdir()    # a killed publish's leftover
+    long_ago = time.time() - RETIRE_AFTER - 60
+    os.utime(releases / names[1] / MANIFEST, (long_ago, long_ago))   # names[0] replaced long ago
+    newest = backend.publish(build)
+    assert release_names(url) == [*names[1:], newest]
+
+    for name in names[1:]:
+        os.utime(releases / name / MANIFEST, (long_ago, long_ago))
+    latest = backend.publish(build)
+    # the newest KEEP_RELEASES stay however long ago they were replaced
+    assert release_names(url) == [names[-1], newest, latest] and backend.stamp() == latest
+
+
+def test_a_publish_refuses_when_its_release_was_replaced(url, backend, tmp_path):
+    """A lost update: training pulled release S, an ETL run published S2 meanwhile; publishing
+    the training's build would bring back S's data over S2's."""
+    started_from = backend.publish(tiny_build(tmp_path / "one.duckdb", 1))
+    pulled = tmp_path / "pulled.duckdb"
+    backend.pull(pulled)
+    with duckdb.connect(str(pulled)) as con:
+        con.execute("CREATE TABLE model_cards AS SELECT 'card' AS card")
+    replaced_by = backend.publish(tiny_build(tmp_path / "two.duckdb", 2))
+
+    with pytest.raises(ETLError, match="another publish replaced the release") as raised:
+        backend.publish(pulled, expected=started_from)
+    assert raised.value.rule == "warehouse changed" and raised.value.file == url
+    assert backend.stamp() == replaced_by
+    assert (tmp_path / "warehouse" / CURRENT).read_text().strip() == replaced_by
+    assert release_names(url) == sorted([started_from, replaced_by])     # no leftover folder
+    con = backend.connect()
+    assert count(con, "t") == 2 and "model_cards" not in con.list_tables()
+    con.disconnect()
+
+    published = backend.publish(pulled, expected=replaced_by)            # started from the current one
+    assert backend.stamp() == published != replaced_by
+    con = backend.connect()
+    assert count(con, "t") == 1 and count(con, "model_cards") == 1
+    con.disconnect()
+
+    # the same through staged(), as training publishes: a run published while it worked
+    with pytest.raises(ETLError, match="another publish replaced the release"):
+        with staged(url, start_from_current=True) as con:
+            con.execute("CREATE TABLE extra AS SELECT 1 AS n")
+            backend.publish(tiny_build(tmp_path / "three.duckdb", 3))
+    con = backend.connect()
+    assert count(con, "t") == 3 and "extra" not in con.list_tables()
+    con.disconnect()
+    assert not any((tmp_path / "warehouse" / ".builds").glob("build-*"))
+
+
+def test_a_release_is_on_disk_before_and_after_the_switch(backend, tmp_path, monkeypatch):
+    """Files and the folders naming them fsynced before CURRENT names the release, the root
+    folder after (a crash loses neither the release nor the switch)."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, target) -> None:
+        real_replace(source, target)
+        events.append(("replace", os.path.realpath(target)))
+
+    build = tiny_build(tmp_path / "tiny.duckdb", 2)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    release = backend.publish(build)
+    monkeypatch.undo()
+
+    root = Path(os.path.realpath(tmp_path / "warehouse"))
+    folder = root / "releases" / release
+    switch = events.index(("replace", str(root / CURRENT)))
+    synced_before = [path for kind, path in events[:switch] if kind == "fsync"]
+    for path in (folder / "t" / PART, folder / "t", folder, root / "releases"):
+        assert str(path) in synced_before, path
+    # the release folder after its manifest was renamed into it
+    assert events.index(("fsync", str(folder))) > events.index(("replace", str(folder / MANIFEST)))
+    assert ("fsync", str(root)) in events[switch + 1:]
 
 
 def test_publishes_wait_for_each_other(url, backend, dashboard_data, tmp_path):

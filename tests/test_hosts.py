@@ -102,8 +102,7 @@ def test_two_hosts_behind_nginx_survive_a_killed_host_and_a_publish(served):
                 assert [answers.classify(c.body, old[c.index], old[c.index]) for c in sent] == [answers.SAME] * len(sent)
                 probe.calls.clear()
                 result = _load(hosts, probe, session, payloads, served, chaos)
-                time.sleep(0.5)   # nginx writes its line once a response is sent
-                log = lb.served()
+                log = lb.served_all(c.rid for c in probe.calls)
             builds = hosts.cube_builds()
         finally:
             hosts.stop()

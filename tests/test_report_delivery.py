@@ -8,7 +8,6 @@ import datetime as dt
 import email
 import email.policy
 import logging
-import socket
 import ssl
 from datetime import timedelta, timezone
 
@@ -17,18 +16,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from dashboard.reports import delivery
+from localservers import free_port
 from dashboard.reports.archive import Archive
 from tests.report_standin import HTML_MARKER, standin_report
 
 PASSWORD = "s3cr#t/pa:ss"
 PASSWORD_IN_URL = "s3cr%23t%2Fpa%3Ass"
 T0 = dt.datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inbox:

@@ -42,9 +42,12 @@ class Backend(Protocol):
         """A read-only Ibis connection to release ``stamp`` (default: the one published now);
         :class:`~etl.errors.ETLError` when there is none."""
 
-    def publish(self, build: Path) -> str:
+    def publish(self, build: Path, expected: str | None = None) -> str:
         """Make the complete DuckDB file ``build`` the published warehouse, all or nothing;
-        the new stamp. A failure leaves what was published untouched."""
+        the new stamp. A failure leaves what was published untouched. ``expected``: the stamp
+        the build was pulled from; when another publish replaced it meanwhile, nothing is
+        published (:class:`~etl.errors.ETLError`, rule ``warehouse changed``): training must not
+        put back the data an ETL run replaced while it trained."""
 
     def pull(self, dest: Path) -> None:
         """Write the release published now into a new DuckDB file ``dest`` (training starts
@@ -74,13 +77,26 @@ def backend(url: str) -> Backend:
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    if "://" not in url or "@" not in url:
+    """``url`` without its password (``user:***@`` and ``password=***`` in the query), for
+    messages, logs and results files."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if "://" not in url:
         return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        if ":" in credentials:
+            netloc = f"{credentials.split(':', 1)[0]}:***@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key.lower() == "password" for key, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url              # as written (urlunsplit would turn pyspark:///a into pyspark:/a)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @contextmanager
@@ -96,15 +112,18 @@ def staged(url: str, *, start_from_current: bool) -> Iterator[duckdb.DuckDBPyCon
     try:
         build = target.build_path()
         try:
+            pulled = None
             if start_from_current:
-                target.pull(build)
+                pulled = target.stamp()
+                target.pull(build)     # the release named by `pulled`, or a newer one: then
+                                       # the check below refuses, which is the safe side
             con = duckdb.connect(str(build))
             try:
                 yield con
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            target.publish(build)
+            target.publish(build, expected=pulled)
         finally:
             for leftover in (build, build.with_name(build.name + ".wal")):
                 leftover.unlink(missing_ok=True)

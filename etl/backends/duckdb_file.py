@@ -7,6 +7,7 @@ the file it opened after a rename, which is how the dashboard pins a request to 
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
@@ -63,9 +64,16 @@ class DuckDBFile:
         con.raw_sql(f"USE {WAREHOUSE_ALIAS}")
         return con
 
-    def publish(self, build: Path) -> str:
-        os.replace(build, self.path)
-        return self.stamp() or ""
+    def publish(self, build: Path, expected: str | None = None) -> str:
+        # one publish at a time (the check and the rename under one lock), across processes
+        with open(self.path.with_name(f"{self.path.name}.publish.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if expected is not None and self.stamp() != expected:
+                raise ETLError(str(self.path), rule="warehouse changed",
+                               message="another publish replaced the warehouse this run started from; "
+                                       "nothing was published, run it again")
+            os.replace(build, self.path)
+            return self.stamp() or ""
 
     def pull(self, dest: Path) -> None:
         if not self.path.is_file():

@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 import uuid
@@ -133,9 +134,13 @@ class Postgres:
                 host=params.pop("host", None), port=int(params.pop("port", 5432)), user=params.pop("user", None),
                 password=params.pop("password", None), database=params.pop("dbname", None), schema=stamp,
                 **params)
+        except psycopg.Error as exc:
+            raise ETLError(self.shown, rule="warehouse reachable", message=f"cannot connect: {self._say(exc)}") from None
+        try:
             con.con.adapters.register_loader("numeric", NumericAsNumber)
             found = con.con.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (stamp,)).fetchone()
         except psycopg.Error as exc:
+            con.disconnect()
             raise ETLError(self.shown, rule="warehouse reachable", message=f"cannot connect: {self._say(exc)}") from None
         if found is None:
             con.disconnect()
@@ -150,7 +155,11 @@ class Postgres:
         import duckdb
 
         con = self.connect()
-        out = duckdb.connect(str(dest))
+        try:
+            out = duckdb.connect(str(dest))
+        except BaseException:
+            con.disconnect()
+            raise
         try:
             for name in sorted(con.list_tables()):
                 table = con.table(name)
@@ -171,9 +180,11 @@ class Postgres:
 
     # --- publishing ---------------------------------------------------------------------
 
-    def publish(self, build: Path) -> str:
+    def publish(self, build: Path, expected: str | None = None) -> str:
         """Load ``build`` into a new release schema and point ``shopper_meta.published`` at
-        it, in one transaction; then drop the releases no reader can still hold."""
+        it, in one transaction; then drop the releases no reader can still hold. With
+        ``expected`` (the release the build was pulled from), nothing is published when
+        another publish replaced it meanwhile."""
         import duckdb
 
         schema = f"{RELEASE_PREFIX}{uuid.uuid4().hex[:16]}"
@@ -184,6 +195,12 @@ class Postgres:
                     # one publish at a time: the loser waits here, before loading anything
                     con.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
                     _create_meta(con)
+                    if expected is not None:
+                        row = con.execute(f"SELECT schema_name FROM {META}.published").fetchone()
+                        if (row[0] if row else None) != expected:
+                            raise ETLError(self.shown, rule="warehouse changed",
+                                           message="another publish replaced the release this run started "
+                                                   "from; nothing was published, run it again")
                     con.execute(f'CREATE SCHEMA "{schema}"')
                     for table in _tables(source):
                         self._load(source, con, schema, table)
@@ -195,7 +212,11 @@ class Postgres:
                                 (schema, version))
                     con.execute(f"INSERT INTO {META}.releases (schema_name, data_version) VALUES (%s, %s)",
                                 (schema, version))
-                self._drop_retired(con)
+                try:
+                    self._drop_retired(con)
+                except psycopg.Error as exc:   # published already: only the clean-up failed
+                    log.warning("old releases of %s not dropped (a later publish will): %s", self.shown,
+                                self._say(exc))
         except psycopg.Error as exc:
             raise ETLError(self.shown, rule="warehouse publish",
                            message=f"publish failed, the published release is unchanged: {self._say(exc)}") from None
@@ -261,6 +282,11 @@ class Postgres:
         # a private folder per user: builds hold the whole warehouse
         folder = Path(tempfile.gettempdir()) / f"shopper-builds-{os.getuid()}"
         folder.mkdir(mode=0o700, exist_ok=True)
+        # a predictable name in a shared /tmp: refuse a folder someone else made (or a link)
+        found = os.lstat(folder)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+            raise ETLError(str(folder), rule="build folder",
+                           message="is not a private folder of this user (owner, mode 700, not a link)")
         return folder / f"build-{uuid.uuid4().hex[:12]}.duckdb"
 
     def close(self) -> None:

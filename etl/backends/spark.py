@@ -10,7 +10,8 @@ The folder holds immutable releases and a pointer to the published one::
 
 DuckDB writes the Parquet files (the build is a DuckDB file, and its COPY is fast); Spark
 reads them for training and the dashboard through Ibis's pyspark backend. A release is
-complete before ``CURRENT`` names it: readers see the old release or the new one, never half.
+complete and fsynced (files and folders) before ``CURRENT`` names it: readers see the old
+release or the new one, never half, and a crash right after a publish loses neither.
 
 Spark runs in local mode (``local[2]``, two cores) bound to 127.0.0.1 with its web UI off, so a
 dashboard host opens no port to the network, unless ``SPARK_MASTER`` names a cluster: its
@@ -18,20 +19,19 @@ executors must see this folder at the same path (a shared filesystem) and reach 
 (``spark.driver.host`` in Spark's ``spark-defaults.conf``). ``SPARK_DRIVER_MEMORY`` (default
 ``1g``) sizes the JVM. Nothing is downloaded: the jars come with the ``pyspark`` package.
 
-A process has one SparkContext (one JVM): each release read gets its own
-``SparkSession.newSession()`` on it (separate temporary views, so an old release pinned by a
-request and the new one coexist), which every thread reading that release shares.
+A process has one SparkContext (one JVM, :mod:`etl.backends.spark_context`): each release read
+gets its own ``SparkSession.newSession()`` on it (separate temporary views, so an old release
+pinned by a request and the new one coexist), which every thread reading that release shares.
 """
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import re
 import shutil
-import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,75 +41,30 @@ from typing import TYPE_CHECKING
 
 from ibis.backends.pyspark import Backend as IbisPySpark
 
+from etl.backends import redact, spark_context
+from etl.backends.spark_context import sharing
 from etl.errors import ETLError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-log = logging.getLogger(__name__)
-
 CURRENT = "CURRENT"
 MANIFEST = "_release.json"      # Spark skips names starting with "_" when it lists a folder
 PART = "part-0.parquet"
-# Releases kept: the published one, the one before (requests that started before the last
-# publish read it to their end) and one more, for a request that outlives two publishes in a
-# row (a refresh right after a run). A request pins a release for seconds; older ones are unread.
-KEPT_RELEASES = 3
+# Old releases are removed after each publish, but only beyond the newest KEEP_RELEASES and
+# once RETIRE_AFTER seconds have passed since a newer one replaced them (as the PostgreSQL
+# warehouse does). A dashboard request, on this host or another, pins the release it started
+# on (dashboard/release.py) and may still read its Parquet files after a publish; a request
+# lasts well under a second, a publish seconds to minutes, so keeping two superseded releases
+# for at least five minutes keeps every pinned one readable however quickly publishes follow
+# each other. A release was replaced when the next one's manifest was written (its mtime),
+# just before CURRENT switched to it.
+KEEP_RELEASES = 3
+RETIRE_AFTER = 300.0
 RELEASE_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # DuckDB types Spark's Parquet reader does not know: written as text, cast back by a pull
 AS_TEXT = ("JSON", "UUID")
-DEFAULT_MASTER = "local[2]"
-DEFAULT_DRIVER_MEMORY = "1g"
-# Spark's own chatter on stderr: warnings and errors, without the start-up notes that mean
-# nothing here (no native Hadoop library; a host name on loopback, where the driver binds anyway)
-LOG4J2 = """\
-rootLogger.level = warn
-rootLogger.appenderRef.stderr.ref = stderr
-appender.stderr.type = Console
-appender.stderr.name = stderr
-appender.stderr.target = SYSTEM_ERR
-appender.stderr.layout.type = PatternLayout
-appender.stderr.layout.pattern = spark %p %c{1}: %m%n%ex
-logger.native.name = org.apache.hadoop.util.NativeCodeLoader
-logger.native.level = error
-logger.host.name = org.apache.spark.util.Utils
-logger.host.level = error
-"""
-
-
-def spark_conf(scratch: Path) -> dict[str, str]:
-    """The settings of a SparkContext started for a warehouse, temporary files in ``scratch``
-    (where its log configuration is written); py4j's Python logger is quieted on the way."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    log_config = scratch / "log4j2.properties"
-    log_config.write_text(LOG4J2, encoding="utf-8")
-    logging.getLogger("py4j").setLevel(logging.WARNING)    # an INFO line per closed socket
-    master = os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
-    conf = {
-        "spark.master": master,
-        "spark.app.name": "shopper-insights",
-        "spark.driver.memory": os.environ.get("SPARK_DRIVER_MEMORY") or DEFAULT_DRIVER_MEMORY,
-        # java.io.tmpdir is also Spark's local dir (shuffle and pyspark's own temporary files)
-        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch} "
-                                         f"-Dlog4j2.configurationFile=file:{log_config}",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        # no Hive metastore (no metastore_db/ or derby.log in the working directory)
-        "spark.sql.catalogImplementation": "in-memory",
-        "spark.sql.warehouse.dir": str(scratch / "spark-warehouse"),
-        # the tables are small to medium: 200 shuffle partitions would be 200 tiny tasks a query
-        "spark.sql.shuffle.partitions": "4",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.parquet.inferTimestampNTZ.enabled": "true",   # DuckDB TIMESTAMP stays naive
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # not INT96, which has no zone
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # pyspark's Python workers (Ibis UDFs) run in this interpreter, not whatever python3 is
-        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON") or sys.executable,
-    }
-    if master.startswith("local"):
-        conf["spark.driver.host"] = conf["spark.driver.bindAddress"] = "127.0.0.1"
-    return conf
 
 
 class ReleaseConnection(IbisPySpark):
@@ -123,29 +78,6 @@ class ReleaseConnection(IbisPySpark):
         let_go, self._let_go = self._let_go, None
         if let_go is not None:
             let_go()
-
-
-class _Sharing:
-    """Who uses this process's SparkContext (one JVM, whichever object started it): backends
-    not closed yet and open connections. Kept on the context itself. When the last one leaves,
-    a context a backend started is stopped; one started elsewhere (a test fixture, a notebook)
-    never is."""
-
-    def __init__(self, started_here: bool) -> None:
-        self.started_here = started_here
-        self.lock = threading.Lock()
-        self.users: set[int] = set()
-
-    def join(self, user: object) -> None:
-        with self.lock:
-            self.users.add(id(user))
-
-    def leave(self, user: object) -> bool:
-        """Whether the context should stop now."""
-        with self.lock:
-            was_in = id(user) in self.users
-            self.users.discard(id(user))
-            return was_in and self.started_here and not self.users
 
 
 class _Open:
@@ -190,7 +122,7 @@ class Spark:
             self._closed(stamp, found)
             raise
         sharing(found.session).join(con)
-        con._let_go = lambda: (self._closed(stamp, found), self._leave(found.session, con))
+        con._let_go = lambda: (self._closed(stamp, found), spark_context.leave(found.session, con))
         return con
 
     def pull(self, dest: Path) -> None:
@@ -221,7 +153,11 @@ class Spark:
             shutil.rmtree(scratch, ignore_errors=True)
             self._closed(stamp, found)
 
-    def publish(self, build: Path) -> str:
+    def publish(self, build: Path, expected: str | None = None) -> str:
+        """Export ``build`` as a new release folder and switch ``CURRENT`` to it, under the
+        publish lock; then remove the releases no reader can still hold. With ``expected``
+        (the release the build was pulled from), nothing is published when another publish
+        replaced it meanwhile. A failure removes the new folder and leaves ``CURRENT`` as it was."""
         releases = self.root / "releases"
         releases.mkdir(parents=True, exist_ok=True)
         with self._publishing():
@@ -231,10 +167,20 @@ class Spark:
                 folder.mkdir()
                 manifest = _export(build, folder)
                 _write_durably(folder / MANIFEST, json.dumps(manifest, indent=1))
+                _fsync_folder(folder)           # its table folders and manifest named on disk
+                _fsync_folder(releases)         # and the release folder itself
+                # checked right before the switch, not first: the same while the lock holds,
+                # and the narrowest window should a shared filesystem not pass it between hosts
+                if expected is not None and self.stamp() != expected:
+                    raise ETLError(redact(self.url), rule="warehouse changed",
+                                   message="another publish replaced the release this run started from; "
+                                           "nothing was published, run it again")
                 _write_durably(self.root / CURRENT, release + "\n")   # the switch
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
+            # after the try: the switch happened, a failure here must not remove the release
+            _fsync_folder(self.root)
             self._prune(releases, release)
         return release
 
@@ -247,7 +193,7 @@ class Spark:
         with self._lock:
             session, self._session = self._session, None
         if session is not None:
-            self._leave(session, self)
+            spark_context.leave(session, self)
 
     def _hold(self, stamp: str | None) -> tuple[str, _Open]:
         """Release ``stamp`` (default: the published one) opened, one more reader counted."""
@@ -295,36 +241,12 @@ class Spark:
                 pass
 
     def _spark(self) -> SparkSession:
-        """This process's SparkSession, started (with :func:`spark_conf`) when there is none."""
-        from pyspark import SparkContext
-        from pyspark.sql import SparkSession
-
+        """This process's SparkSession (see :mod:`etl.backends.spark_context`), started when
+        there is none; this backend counts among its users until :meth:`close`."""
         session = self._session
-        if session is not None and SparkContext._active_spark_context is session.sparkContext:
-            return session
-        with SparkContext._lock:        # the lock pyspark takes to create the one context
-            if SparkContext._active_spark_context is not None:
-                session = SparkSession.builder.getOrCreate()
-            else:
-                builder = SparkSession.builder
-                for key, value in spark_conf(self.root / ".spark").items():
-                    builder = builder.config(key, value)
-                session = builder.getOrCreate()
-                session.sparkContext._shopper_sharing = _Sharing(started_here=True)
-                log.info("started Spark (%s)", session.sparkContext.master)
-        sharing(session).join(self)
-        self._session = session
+        if session is None or not spark_context.is_active(session):
+            session = self._session = spark_context.join(self.root / ".spark", self)
         return session
-
-    @staticmethod
-    def _leave(session: SparkSession, user: object) -> None:
-        from pyspark import SparkContext
-
-        # a context stopped and replaced meanwhile is not stopped again: stop() would forget
-        # the new one's default session
-        if sharing(session).leave(user) and SparkContext._active_spark_context is session.sparkContext:
-            log.info("stopping Spark: the last warehouse connection of this process closed")
-            session.stop()
 
     @contextmanager
     def _publishing(self) -> Iterator[None]:
@@ -333,22 +255,18 @@ class Spark:
             yield
 
     def _prune(self, releases: Path, published: str) -> None:
-        """Remove releases beyond the newest :data:`KEPT_RELEASES` and the leftovers of failed
-        or killed publishes (no manifest: nothing publishes meanwhile, the lock is held)."""
+        """Remove the releases beyond the newest :data:`KEEP_RELEASES` that were replaced
+        :data:`RETIRE_AFTER` seconds ago or more, and the leftovers of failed or killed
+        publishes (no manifest: nothing publishes meanwhile, the lock is held)."""
         complete = sorted((p.name for p in releases.iterdir() if (p / MANIFEST).is_file()), reverse=True)
-        kept = {published, *complete[:KEPT_RELEASES]}
+        kept = {published, *complete[:KEEP_RELEASES]}
+        now = time.time()
+        for newer, older in zip(complete, complete[1:]):
+            if now - (releases / newer / MANIFEST).stat().st_mtime < RETIRE_AFTER:
+                kept.add(older)             # replaced by `newer` too recently
         for path in releases.iterdir():
             if path.name not in kept:
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def sharing(session: SparkSession) -> _Sharing:
-    """Who uses ``session``'s context (a context started elsewhere: never stopped here)."""
-    context = session.sparkContext
-    found = getattr(context, "_shopper_sharing", None)
-    if found is None:
-        found = context._shopper_sharing = _Sharing(started_here=False)
-    return found
 
 
 def _export(build: Path, folder: Path) -> dict:
@@ -374,6 +292,7 @@ def _export(build: Path, folder: Path) -> dict:
             con.execute(f"COPY (SELECT {select} FROM {_dq(name)}) TO '{path}' (FORMAT parquet)")
             with open(target, "rb") as written:      # on disk before CURRENT can name it
                 os.fsync(written.fileno())
+            _fsync_folder(target.parent)              # and its name in the table's folder
             tables[name] = columns
     finally:
         con.close()
@@ -381,7 +300,8 @@ def _export(build: Path, folder: Path) -> dict:
 
 
 def _write_durably(path: Path, text: str) -> None:
-    """``path`` replaced by ``text`` in one step (a temporary file renamed over it)."""
+    """``path`` replaced by ``text`` in one step (a temporary file, fsynced, renamed over it);
+    the caller fsyncs the folder (:func:`_fsync_folder`) to make the rename durable."""
     temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         with open(temporary, "w", encoding="utf-8") as out:
@@ -391,6 +311,15 @@ def _write_durably(path: Path, text: str) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _fsync_folder(path: Path) -> None:
+    """The entries of folder ``path`` (files created or renamed in it) on disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _dq(name: str) -> str:
