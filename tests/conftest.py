@@ -71,6 +71,18 @@ def dashboard_data(tmp_path_factory, dashboard_raw) -> dict:
     return {"plain": plain, "scored": scored, "models": root / "models", "empty_models": root / "no-models"}
 
 
+def loopback_admin_env(patch: pytest.MonkeyPatch, state: Path, warehouse: str, models: Path) -> None:
+    """The environment of ``make run``'s loopback visitor (AUTH=none: an admin) on
+    ``warehouse`` and ``models``, with cache and state in ``state`` and no raw data."""
+    patch.setenv("WAREHOUSE_URL", warehouse)
+    patch.setenv("MODELS_DIR", str(models))
+    patch.setenv("CACHE_DIR", str(state / "cache"))
+    patch.setenv("STATE_DIR", str(state))
+    patch.setenv("RAW_DIR", str(state / "no-raw"))
+    for name in (*AUTH_VARIABLES, "URL_PREFIX", "FRAME_ANCESTORS", "CACHE_REDIS_URL", "DEFAULT_LANG"):
+        patch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def dashboard_env(monkeypatch, tmp_path, dashboard_data) -> dict:
     """Point the dashboard at the scored warehouse and models; a private query cache."""

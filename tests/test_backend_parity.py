@@ -91,19 +91,13 @@ def pages(published, tmp_path_factory) -> dict[str, dict[str, object]]:
     import dash
 
     from benchmarks.dashclient import DashClient
-    from tests.conftest import AUTH_VARIABLES
+    from tests.conftest import loopback_admin_env
 
     trees: dict[str, dict[str, object]] = {}
     for name, found in published.items():
         with pytest.MonkeyPatch.context() as patch:
             state = tmp_path_factory.mktemp(f"state-{name}")
-            patch.setenv("WAREHOUSE_URL", found["url"])
-            patch.setenv("MODELS_DIR", str(found["models"]))
-            patch.setenv("CACHE_DIR", str(state / "cache"))
-            patch.setenv("STATE_DIR", str(state))
-            patch.setenv("RAW_DIR", str(state / "no-raw"))
-            for variable in (*AUTH_VARIABLES, "URL_PREFIX", "FRAME_ANCESTORS", "CACHE_REDIS_URL", "DEFAULT_LANG"):
-                patch.delenv(variable, raising=False)
+            loopback_admin_env(patch, state, found["url"], found["models"])
             from dashboard.app import create_app
 
             app = create_app()

@@ -115,17 +115,10 @@ def _pages(app) -> list[str]:
 @pytest.fixture(scope="module")
 def admin_app(dashboard_data, tmp_path_factory):
     """The app as the loopback visitor of ``make run`` (AUTH=none: an admin) sees it."""
-    from tests.conftest import AUTH_VARIABLES
+    from tests.conftest import loopback_admin_env
 
     with pytest.MonkeyPatch.context() as patch:
-        state = tmp_path_factory.mktemp("state")
-        patch.setenv("WAREHOUSE_URL", dashboard_data["scored"])
-        patch.setenv("MODELS_DIR", str(dashboard_data["models"]))
-        patch.setenv("CACHE_DIR", str(state / "cache"))
-        patch.setenv("STATE_DIR", str(state))
-        patch.setenv("RAW_DIR", str(state / "no-raw"))
-        for name in (*AUTH_VARIABLES, "URL_PREFIX", "FRAME_ANCESTORS", "CACHE_REDIS_URL", "DEFAULT_LANG"):
-            patch.delenv(name, raising=False)
+        loopback_admin_env(patch, tmp_path_factory.mktemp("state"), dashboard_data["scored"], dashboard_data["models"])
         from dashboard.app import create_app
 
         yield create_app()
