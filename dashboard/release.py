@@ -299,12 +299,12 @@ def _open(found: Backend, stamp: str) -> ibis.BaseBackend:
 def _open_release(found: Backend, stamp: str) -> Release:
     """Open release ``stamp`` and read what a release needs from it; the stamp is taken again
     after the open, and a DuckDB file replaced meanwhile is opened again (its stamp would not
-    be its own). A server backend opens the release it is given, so the check just agrees."""
+    be its own). A server backend opens the release it is given: nothing to check again."""
     for _attempt in range(_OPEN_ATTEMPTS):
         con = _open(found, stamp)
         try:
-            after = _stamp(found)
-            if after == stamp or found.name != "duckdb":
+            after = _stamp(found) if found.name == "duckdb" else stamp
+            if after == stamp:
                 return _read_release(con, WarehouseVersion(found.url, stamp),
                                      lambda: _open(found, stamp))
         except BaseException:

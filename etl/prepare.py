@@ -68,7 +68,10 @@ def stale_subjects(url: str | Path | None, models_dir: Path, version: str | None
     published new data, or the warehouse predates cards there), a card for another data
     version, or a card whose pickle is gone."""
     state = _published(url) if url is not None else None
-    cards = {} if state is None else state["cards"]
+    return _stale({} if state is None else state["cards"], models_dir, version)
+
+
+def _stale(cards: dict, models_dir: Path, version: str | None) -> list[str]:
     stale = []
     for subject in ("carts", "customers"):
         card = cards.get(subject, {})
@@ -112,8 +115,9 @@ def prepare(settings: Settings, *, sample_if_empty: bool, fast: bool = False) ->
     if _older_than_raw(url, raw):
         log.info("warehouse missing or older than the raw files: running the ETL")
         _step("ETL", ["run", "--raw", str(raw), "--warehouse", url])
-    version = warehouse_version(url)
-    subjects = stale_subjects(url, settings.models_dir, version)
+    # read once: on a server warehouse each read is a connection (on Spark a session)
+    state = _published(url) or {"version": None, "cards": {}}
+    subjects = _stale(state["cards"], settings.models_dir, state["version"])
     if subjects:
         log.info("training %s (models missing or for another data version)", ", ".join(subjects))
         args = ["train", "--warehouse", settings.warehouse_url, "--models", str(settings.models_dir)]
