@@ -23,13 +23,12 @@ from dashboard.cache import init_cache
 from dashboard.compression import install_compression
 from dashboard.components.alerts import error_alert, forbidden_alert, unavailable_alert
 from dashboard.components.shell import app_layout
-from dashboard.config import get_config
+from dashboard.config import ASSETS_DIR, get_config
 from dashboard.health import register_health
 from dashboard.inputs import describe
 from dashboard.language import _, current_lang, default_lang
 from dashboard.logging_setup import configure_logging, install_request_ids
 from dashboard.source import Unavailable
-from etl.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ def create_app() -> dash.Dash:
         "dashboard",
         use_pages=True,
         pages_folder=str(HERE / "pages"),
-        assets_folder=str(PROJECT_ROOT / "assets"),
+        assets_folder=str(ASSETS_DIR),
         requests_pathname_prefix=config.url_prefix,
         routes_pathname_prefix=config.url_prefix,
         title="Shopper Insights",

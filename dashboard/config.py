@@ -23,6 +23,8 @@ from etl.settings import PROJECT_ROOT
 
 # A CSP source list: keywords, schemes, hosts with optional wildcards/ports/paths. Anything
 # else (quotes in odd places, semicolons, newlines) could inject other directives.
+# Dash's assets folder (CSS, our scripts, and make's plotly-charts.min.js)
+ASSETS_DIR = PROJECT_ROOT / "assets"
 _FRAME_SOURCE = re.compile(r"^('self'|'none'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?[*a-z0-9.-]+(?::\d+|:\*)?(?:/[^\s;,']*)?)$",
                            re.IGNORECASE)
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)*$")

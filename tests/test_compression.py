@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.dashclient import DashClient
 from dashboard import static_compression
+from dashboard.config import ASSETS_DIR
 
 UPDATE = "/_dash-update-component"
 CHROMIUM = {"Accept-Encoding": "gzip, deflate, br, zstd"}
@@ -161,7 +162,19 @@ def test_callbacks_keep_flask_compress_level_4(app):
 
 def test_prime_covers_the_bundles_of_a_first_visit(app):
     bundles = static_compression.eager_bundles()
-    assert ("plotly", "package_data/plotly.min.js") in bundles
     assert ("dash_ag_grid", "dash_ag_grid.min.js") in bundles
     # on-demand chunks (AG Grid's async-community.js, dcc's async graph) are not primed
     assert not any("async-" in path or path.endswith(".map") for _, path in bundles)
+    identities = [identity for identity, _data in static_compression._first_visit_files()]
+    charts = ASSETS_DIR / static_compression.CHARTS_BUNDLE
+    # make builds the charts' own plotly.js; then the full one is never asked for
+    assert (static_compression.FULL_PLOTLY in bundles) is not charts.is_file()
+    assert any(i.startswith(f"asset|{charts.name}|") for i in identities) is charts.is_file()
+
+
+def test_an_asset_is_known_by_name_size_and_time_and_never_outside_the_folder():
+    identity = static_compression._asset_identity("app.css")
+    stat = (ASSETS_DIR / "app.css").stat()
+    assert identity == f"asset|app.css|{stat.st_size}|{stat.st_mtime_ns}"
+    for outside in ("../Makefile", "/etc/passwd", "missing.js", "../assets/../Makefile"):
+        assert static_compression._asset_identity(outside) is None, outside

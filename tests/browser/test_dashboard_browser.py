@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from plotly.offline import get_plotlyjs_version as plotly_js_version
 
 from tests.browser.serving import EVERY_PAGE, SCREENSHOTS, open_page, settle
 
@@ -33,10 +34,25 @@ def kpi_changes(page, prefix: str, before: str) -> None:
     expect(page.locator(f"#{prefix}-kpis .kpi-value").first).not_to_have_text(before)
 
 
+# every trace type each chart on the page asked for, and those the loaded plotly.js can draw
+TRACE_TYPES = """() => ({
+    drawn: [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => (gd.data || []).map(t => t.type || 'scatter')),
+    known: Object.keys(window.Plotly.PlotSchema.get().traces),
+    version: window.Plotly.version,
+})"""
+
+
 def test_every_page_renders_without_errors_and_is_screenshotted(page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    scripts = []
+    page.on("request", lambda request: scripts.append(request.url) if request.resource_type == "script" else None)
     for name, path in PAGES.items():
         open_page(page, path)
+        # make's plotly.js with only our trace types draws every chart (plotly_bundle/entry.js);
+        # a type missing from it would be an empty chart, not an error
+        traces = page.evaluate(TRACE_TYPES)
+        assert set(traces["drawn"]) <= set(traces["known"]), (name, traces["drawn"])
+        assert traces["version"] == plotly_js_version()
         body = page.locator("body").inner_text()
         assert "could not be drawn" not in body and "Not available yet" not in body, name
         if name == "not-found":
@@ -45,6 +61,8 @@ def test_every_page_renders_without_errors_and_is_screenshotted(page):
             assert page.locator(".js-plotly-plot").count() >= 1, name
             assert page.locator(".app-nav").is_visible()
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    assert any(url.split("?")[0].endswith("/assets/plotly-charts.min.js") for url in scripts)
+    assert not [url for url in scripts if "plotly.min.js" in url], "the full plotly.js was loaded too"
 
 
 def test_navigation_lists_every_page_from_the_registry(page):
