@@ -60,12 +60,12 @@ def test_empty_inputs_give_a_message_not_an_error():
     empty = outcomes().assign(n=0)
     fig = figures.funnel(empty, FUNNEL_STAGES)
     assert fig.layout.annotations[0].text == "No data for these filters"
-    assert figures.distribution(distribution_frame().iloc[0:0], "items_added", "carts").layout.annotations
+    assert figures.distribution(builders.histograms(distribution_frame().iloc[0:0]).get("items_added"), "items_added", "carts").layout.annotations
     assert figures.outcome_shares(pd.DataFrame(columns=["k", "abandoned", "n"]), "k", "carts").layout.annotations
 
 
 def test_distribution_carries_ranges_for_cross_filtering_and_highlights_selection():
-    fig = figures.distribution(distribution_frame(), "items_added", "carts", selected=(1, None))
+    fig = figures.distribution(builders.histograms(distribution_frame())["items_added"], "items_added", "carts", selected=(1, None))
     bars = [t for t in fig.data if t.type == "bar"]
     assert len(bars) == 2 and bars[0].customdata[2][0] == "items_added"
     assert bars[0].customdata[2][2] is None  # the last bucket is open above
@@ -160,7 +160,7 @@ def test_every_builder_output_passes_plotly_validation():
                            "period": ["Last month"] * 4, "declined": [False, True] * 2, "mean": [1.0, 2.0, 3.0, 4.0]})
     built = [
         figures.funnel(outcomes(), FUNNEL_STAGES), figures.empty(), figures.outcome_shares(counts, "k", "carts"),
-        figures.distribution(distribution_frame(), "items_added", "carts", selected=(1, 2)),
+        figures.distribution(builders.histograms(distribution_frame())["items_added"], "items_added", "carts", selected=(1, 2)),
         figures.period_trends(trends),
         figures.correlation_heatmap(pd.DataFrame([[1.0, 0.2], [0.2, 1.0]], index=["a", "b"], columns=["a", "b"])),
         figures.revenue_by_period({"revenue_2m_ago": 1.0}, {"revenue_2m_ago": 2.0}, REVENUE_PERIODS),

@@ -59,3 +59,13 @@ def test_a_table_above_the_limit_is_not_held(dashboard_env):
     t = table(SESSIONS)
     assert load_sessions(t, cart_bins(), limit=0) is None
     assert load_sessions(t, cart_bins(), limit=cart_cube.HOLD_LIMIT) is not None
+
+
+@pytest.mark.parametrize("rows_, space", [(0, 10), (5, 10), (1000, 50), (300, 470_000), (4000, 31_436)])
+def test_tally_gives_the_distinct_values_and_counts_by_either_path(rows_, space):
+    values = np.random.default_rng(rows_).integers(0, space, rows_)
+    expected = np.unique(values, return_counts=True)
+    found, counts = cart_cube._tally(values, space)   # a bincount or a sort, by the space
+    assert found.tolist() == expected[0].tolist() and counts.tolist() == expected[1].tolist()
+    dense = np.bincount(values, minlength=space)
+    assert counts.sum() == rows_ and (dense[found] == counts).all()

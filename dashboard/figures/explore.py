@@ -65,9 +65,9 @@ def outcome_shares(counts: pd.DataFrame, category: str, subject: str, *, names: 
         return empty(title=title, height=height)
     # sums per (category, outcome) with numpy: a pandas pivot_table cost more than the rest of
     # the figure (several ms, twice per filter change); same sorted keys, same sums and shares
-    column = counts[category]   # (below, outcome columns are picked with int(value): a bool would be a mask)
-    known = column.notna().to_numpy()                      # pivot_table drops missing keys too
-    keys_array, row_key = np.unique(column.to_numpy()[known], return_inverse=True)
+    column = counts[category].to_numpy()   # (below, outcome columns are picked with int(value): a bool would be a mask)
+    known = ~pd.isna(column)                             # pivot_table drops missing keys too
+    keys_array, row_key = np.unique(column[known], return_inverse=True)
     n = counts["n"].to_numpy()[known]
     sums = np.zeros((len(keys_array), 2), dtype=n.dtype if n.dtype.kind in "iuf" else float)
     np.add.at(sums, (row_key, counts[outcome].to_numpy()[known].astype(bool).astype(np.intp)), n)
@@ -96,24 +96,38 @@ def outcome_shares(counts: pd.DataFrame, category: str, subject: str, *, names: 
     return figure(traces, layout, title, height)
 
 
-def distribution(frame: pd.DataFrame, behaviour: str, subject: str, *, outcome: str = "abandoned",
+# one behaviour's rows in a distributions frame, as :func:`histograms` gives them
+HISTOGRAM = ("bucket", "outcome", "n", "label", "range_text", "lo", "hi")
+
+
+def histograms(frame: pd.DataFrame, outcome: str = "abandoned") -> dict[str, dict[str, list]]:
+    """A distributions frame (behaviour, bucket, ``outcome``, n, label, range_text, lo, hi)
+    split per behaviour into plain lists named as in HISTOGRAM, in one pass: a page draws
+    eight charts from one frame, and indexing the frame per chart cost more than drawing them."""
+    columns = [frame[outcome if c == "outcome" else c].to_numpy().tolist() for c in HISTOGRAM]
+    out: dict[str, dict[str, list]] = {}
+    for behaviour, *row in zip(frame["behaviour"].to_numpy().tolist(), *columns):
+        lists = out.setdefault(behaviour, {c: [] for c in HISTOGRAM})
+        for name, value in zip(HISTOGRAM, row):
+            lists[name].append(value)
+    return out
+
+
+def distribution(rows: dict[str, list] | None, behaviour: str, subject: str, *,
                  selected: tuple[float | None, float | None] | None = None, height: int = 300) -> Figure:
-    """One behaviour: share of each outcome's rows per bucket, side by side, plus the rate.
+    """One behaviour (its :func:`histograms` rows, None when it has none): share of each
+    outcome's rows per bucket, side by side, plus the rate.
 
     Bars carry ``[behaviour, lo, hi, range text]`` in customdata so a click or a box
     selection maps back to a range of the raw column.
     """
     title = terms.label(behaviour, _)
-    # the behaviour's rows as plain lists: boolean-indexing the frame and iterating its Series
-    # cost more than the rest of the figure (the page draws eight of them)
-    mine = frame["behaviour"].to_numpy() == behaviour
-    rows = {c: frame[c].to_numpy()[mine].tolist() for c in ("bucket", outcome, "n", "label", "range_text", "lo", "hi")}
-    if not rows["n"] or sum(rows["n"]) == 0:
+    if not rows or sum(rows["n"]) == 0:
         return empty(title=title, height=height)
     # plain tallies: pandas reshaping costs more than the whole figure on frames this small
     tally: dict[int, list[int]] = {}
     meta: dict[int, tuple] = {}
-    for bucket, bad, n, text, full, lo, hi in zip(*rows.values()):
+    for bucket, bad, n, text, full, lo, hi in zip(*(rows[c] for c in HISTOGRAM)):
         tally.setdefault(int(bucket), [0, 0])[bool(bad)] += int(n)
         meta[int(bucket)] = (text, full, float(lo), None if pd.isna(hi) else float(hi))
     order = sorted(tally)

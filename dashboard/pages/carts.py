@@ -68,9 +68,12 @@ def render(filters: CartFilters, problems: list[str]) -> CartsView:
     bins, effective, outcomes, dist = page["bins"], page["effective"], page["outcomes"], page["distributions"]
     kpis, base = cart_kpis(outcomes), cart_kpis(page["base_outcomes"])
 
+    rows = figures.histograms(dist)
+
     def distribution(column: str) -> dict:
         rng = effective.range(column)
-        return figures.distribution(dist, column, "carts", selected=None if rng is None else (rng.lo, rng.hi))
+        return figures.distribution(rows.get(column), column, "carts",
+                                    selected=None if rng is None else (rng.lo, rng.hi))
 
     return CartsView(
         state="&".join(f"{k}={v}" for k, v in effective.query().items()),

@@ -73,9 +73,11 @@ def render(filters: CustomerFilters, problems: list[str]) -> CustomersView:
     cats = customer_categoricals(filters)
     n = max(1, now["customers"] or 0)
 
+    rows = figures.histograms(dist, outcome="declined")
+
     def distribution(column: str) -> dict:
         rng = filters.range(column)
-        return figures.distribution(dist, column, "customers", outcome="declined",
+        return figures.distribution(rows.get(column), column, "customers",
                                     selected=None if rng is None else (rng.lo, rng.hi))
 
     return CustomersView(

@@ -145,9 +145,10 @@ def cart_outcomes(filters: CartFilters, summary: pd.DataFrame | None = None) -> 
 
 
 def cart_kpis(outcomes: pd.DataFrame) -> dict:
-    """Headline numbers from :func:`cart_outcomes` (no query)."""
-    total = outcomes.sum(numeric_only=True)
-    abandoned = int(outcomes.loc[outcomes.abandoned, "n"].sum())
+    """Headline numbers from :func:`cart_outcomes` (no query; numpy sums: pandas' cost more
+    than the rest of the function on these two rows)."""
+    total = {m: outcomes[m].to_numpy().sum() for m in ("n", "items_sum", "confirmed", "initiated")}
+    abandoned = int(outcomes["n"].to_numpy()[outcomes["abandoned"].to_numpy().astype(bool)].sum())
     sessions = int(total["n"])
     return {
         "sessions": sessions,
