@@ -194,13 +194,14 @@ def create_app() -> dash.Dash:
 
 
 def warm_up(server) -> threading.Thread:
-    """Compute the cart cube and the unfiltered views in the background, so the first visitor
-    after a start does not wait for them (seconds on 10 M sessions). Missing data is fine:
-    the pages say what to run."""
+    """Compute the cart cube, the held sessions and the unfiltered views in the background, so
+    the first visitor after a start does not wait for them (seconds on 10 M sessions). Missing
+    data is fine: the pages say what to run."""
 
     def work() -> None:
         from dashboard.cart_cube import cube
         from dashboard.filters import CartFilters, CustomerFilters
+        from dashboard.held_sessions import held_sessions
         from dashboard.queries import cart_distributions, cart_outcomes, customer_kpis
 
         with server.app_context():
@@ -208,6 +209,7 @@ def warm_up(server) -> threading.Thread:
                 # pinned like a request, so a publish meanwhile does not close it under the work
                 with release.held():
                     cube()
+                    held_sessions()   # written by one worker of the host, mapped by the others
                     cart_outcomes(CartFilters())
                     cart_distributions(CartFilters())
                     customer_kpis(CustomerFilters())

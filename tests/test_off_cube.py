@@ -3,15 +3,21 @@ warehouse path (Ibis) gives, and a too large table keeps the warehouse path."""
 from __future__ import annotations
 
 import itertools
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import ibis
 import numpy as np
 import pytest
 
-from dashboard import cart_cube
+from dashboard import cart_cube, held_sessions as held_module
 from dashboard.bins import cart_bins
-from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, build_held, held_sessions, load_sessions
+from dashboard.cart_cube import Cube, build, build_held
+from dashboard.held_sessions import OTHER_BEHAVIOURS, held_sessions, load_sessions
 from dashboard.filters import CartFilters, Range
 from dashboard.queries import carts
+from dashboard.release import pinned
 from dashboard.source import table
 from etl.schema import SESSIONS
 
@@ -55,10 +61,62 @@ def test_queries_read_the_held_sessions_and_agree_with_the_warehouse(dashboard_e
         assert list(held[name].dtypes) == list(direct[name].dtypes), name
 
 
-def test_a_table_above_the_limit_is_not_held(dashboard_env):
+def test_a_table_above_the_limit_is_not_held(dashboard_env, tmp_path):
     t = table(SESSIONS)
-    assert load_sessions(t, cart_bins(), limit=0) is None
-    assert load_sessions(t, cart_bins(), limit=cart_cube.HOLD_LIMIT) is not None
+    assert load_sessions(t, cart_bins(), tmp_path / "small", limit=0) is None
+    assert json.loads((tmp_path / "small" / "meta.json").read_text()) == {"not-held": "larger than HOLD_LIMIT"}
+    assert load_sessions(t, cart_bins(), tmp_path / "held") is not None
+
+
+def columns(held) -> dict:
+    return {"key": held.key, "items": held.items, **{f"v{c}": v for c, v in held.values.items()},
+            **{f"b{c}": v for c, v in held.buckets.items()}, **{f"f{m}": v for m, v in held.flags.items()}}
+
+
+def test_the_columns_are_mapped_read_only_in_narrow_types_and_written_once(dashboard_env, tmp_path, monkeypatch):
+    t, folder = table(SESSIONS), tmp_path / "held" / "release"
+    monkeypatch.setattr(held_module, "BATCH_ROWS", 999)   # several batches: their seams must not show
+    first = load_sessions(t, cart_bins(), folder)
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    monkeypatch.setattr(held_module, "BATCH_ROWS", 10**6)
+    again = load_sessions(t, cart_bins(), folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written   # mapped, not rewritten
+    whole = load_sessions(t, cart_bins(), tmp_path / "held" / "one-batch")
+    for name, array in columns(first).items():
+        assert isinstance(array, np.memmap) and not array.flags.writeable, name
+        assert np.array_equal(array, columns(again)[name]) and np.array_equal(array, columns(whole)[name]), name
+    assert first.key.dtype == np.int32 and first.items.itemsize <= 2
+    assert all(v.dtype == np.uint8 for v in first.buckets.values())
+    assert first.key.size == t.count().to_pyarrow().as_py()
+
+
+def test_workers_of_a_host_write_a_release_once_and_share_it(dashboard_env, tmp_path, monkeypatch):
+    writes = []
+    write = held_module._write
+    monkeypatch.setattr(held_module, "_write", lambda *a: (writes.append(1), time.sleep(0.3), write(*a)))
+    t, folder = table(SESSIONS), tmp_path / "held" / "release"
+    with ThreadPoolExecutor(4) as pool:   # flock: separate opens of the lock file exclude each other
+        results = list(pool.map(lambda _: load_sessions(t, cart_bins(), folder), range(4)))
+    assert len(writes) == 1 and all(np.array_equal(r.key, results[0].key) for r in results)
+
+
+def test_only_the_newest_releases_are_kept(dashboard_env, tmp_path):
+    t = table(SESSIONS)
+    for name in ("r1", "r2", "r3"):
+        load_sessions(t, cart_bins(), tmp_path / name)
+        time.sleep(0.01)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["r2", "r3"]
+
+
+@pytest.mark.parametrize("change, reason", [({"cart_views": None}, "nulls"), ({"customer_segment": 5000}, "segment codes"),
+                                            ({"customer_segment": -1}, "segment codes")])
+def test_sessions_the_numpy_path_does_not_model_are_left_to_the_warehouse(dashboard_env, tmp_path, change, reason):
+    frame = table(SESSIONS).select(*held_module.COLUMNS).limit(50).to_pandas()
+    for column, value in change.items():
+        frame[column] = frame[column].astype("float" if value is None else frame[column].dtype)
+        frame.loc[3, column] = value
+    assert load_sessions(ibis.memtable(frame), cart_bins(), tmp_path / "odd") is None
+    assert json.loads((tmp_path / "odd" / "meta.json").read_text()) == {"not-held": reason}
 
 
 @pytest.mark.parametrize("rows_, space", [(0, 10), (5, 10), (1000, 50), (300, 470_000), (4000, 31_436)])
@@ -69,3 +127,12 @@ def test_tally_gives_the_distinct_values_and_counts_by_either_path(rows_, space)
     assert found.tolist() == expected[0].tolist() and counts.tolist() == expected[1].tolist()
     dense = np.bincount(values, minlength=space)
     assert counts.sum() == rows_ and (dense[found] == counts).all()
+
+
+def test_an_unwritable_cache_folder_leaves_off_cube_selections_to_the_warehouse(dashboard_env, tmp_path, monkeypatch,
+                                                                                 caplog):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the folder should be")
+    monkeypatch.setenv("CACHE_DIR", str(blocked))
+    assert held_module._load(pinned()) is None
+    assert "answered by the warehouse" in caplog.text

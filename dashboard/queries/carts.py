@@ -20,7 +20,8 @@ import pandas as pd
 from dashboard.auth.scoping import cart_segments, clamp_cart_filters
 from dashboard.bins import Bins, cart_bins, label_buckets
 from dashboard.cache import memoized
-from dashboard.cart_cube import OTHER_BEHAVIOURS, Cube, build, build_held, cube, held_sessions
+from dashboard.cart_cube import Cube, build, build_held, cube
+from dashboard.held_sessions import OTHER_BEHAVIOURS, held_sessions
 from dashboard.filters import CART_CUBE_RANGES, CartFilters
 from dashboard.language import N_
 from dashboard.queries.answers import ratio
