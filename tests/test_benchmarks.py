@@ -99,3 +99,16 @@ def _write(folder, payloads) -> object:
     path = folder / "novel.json"
     path.write_text(json.dumps(payloads))
     return path
+
+
+def test_novel_cpu_times_each_change_by_kind(dashboard_env, tmp_path, monkeypatch):
+    from benchmarks import novel_cpu
+    from dashboard.queries import carts
+
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))   # measure() points it at a fresh folder
+    build_held = carts.build_held
+    result = novel_cpu.measure(30, seed=4)
+    assert carts.build_held is build_held                       # the counter is taken off again
+    on, off, both = (result[k] for k in ("on the cube", "off the cube", "all"))
+    assert on["n"] + off["n"] == both["n"] == 30 and on["n"] and off["n"]
+    assert 0 < both["min"] <= both["median"] <= both["max"]
