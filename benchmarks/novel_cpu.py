@@ -6,10 +6,10 @@ carrying a selection on a behaviour outside it (off-cube, a scan of the held ses
 Without ``--rows`` or ``--raw``: $RAW_DIR, else ../shared/data, else 4,300 generated sessions.
 
 The app is ``create_app()`` on the prepared workload (as ``make bench`` / ``make loadtest``
-prepare it, cached in benchmarks/.work/), driven through Flask's test client with no HTTP. The changes are the load test's novel ones
-(:func:`benchmarks.novel.novel_payloads`): each a filter state never requested before. They are
-recorded by one app, then sent to a second one with a fresh cache folder, so no cache answers
-(the first 20 warm it up). CPU is ``time.process_time()`` around each request, which includes
+prepare it, cached in benchmarks/.work/), driven through Flask's test client with no HTTP.
+The changes are the load test's novel ones (:func:`benchmarks.novel.novel_payloads`): each a
+filter state never requested before. They are recorded by one app, then sent to a second one
+with a fresh cache folder, so no cache answers (the first 20 warm it up). CPU is ``time.process_time()`` around each request, which includes
 DuckDB's threads; a request counts as off-cube when it called ``build_held``.
 """
 from __future__ import annotations
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(work.env, STATE_DIR=tempfile.mkdtemp(prefix="novel-cpu-state-"), LOG_LEVEL="WARNING",
                       CACHE_DIR=tempfile.mkdtemp(prefix="novel-cpu-"))
     os.environ.pop("CACHE_REDIS_URL", None)
-    result = {"workload": work.key, "etl": work.meta.get("etl", {}).get("summary"), "count": args.count, "seed": args.seed, "machine": workload.machine(),
+    result = {"workload": work.key, "etl": work.meta.get("etl", {}).get("summary"), "count": args.count,
+              "seed": args.seed, "machine": workload.machine(),
               "cpu_ms_per_change": measure(args.count, args.seed)}
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())
     args.out.parent.mkdir(parents=True, exist_ok=True)

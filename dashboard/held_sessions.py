@@ -125,29 +125,41 @@ def _map(folder: Path) -> HeldSessions | None:
 
 def _write(t: ibis.Table, bins: dict[str, Bins], folder: Path, limit: int) -> None:
     """The columns as .npy files in a temporary folder renamed to ``folder`` when complete
-    (a crash leaves no half-written release), or ``folder`` with only a not-held mark."""
+    (a failure leaves no half-written release), or ``folder`` with only a not-held mark."""
     stats = t.aggregate(n=t.count(), **{f"{c}__nulls": t[c].isnull().sum() for c in COLUMNS},
                         **{f"{c}__min": t[c].cast("int64").min() for c in COLUMNS},
                         **{f"{c}__max": t[c].cast("int64").max() for c in COLUMNS}).to_pyarrow().to_pylist()[0]
     n = int(stats["n"])
+    segments = (stats["customer_segment__min"], stats["customer_segment__max"])
     reason = ("larger than HOLD_LIMIT" if n > limit
               # SQL's null semantics (CASE, comparisons, sums) are not reproduced here
               else "nulls" if any(stats[f"{c}__nulls"] for c in COLUMNS)
-              else "segment codes" if n and not 0 <= stats["customer_segment__min"] <= stats["customer_segment__max"] < MAX_SEGMENT
+              else "segment codes" if n and not 0 <= segments[0] <= segments[1] < MAX_SEGMENT
               else None)
     temporary = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    if reason:
-        (temporary / "meta.json").write_text(json.dumps({NOT_HELD: reason}))
+    try:
+        if reason:
+            (temporary / "meta.json").write_text(json.dumps({NOT_HELD: reason}))
+        else:
+            _write_columns(t, bins, temporary, n, (int(segments[1]) + 1 if n else 1, 2,
+                                                    *(bins[c].last + 1 for c in CART_CUBE_RANGES), 2), stats)
         os.rename(temporary, folder)
-        return
-    segments = int(stats["customer_segment__max"]) + 1 if n else 1
-    sizes = (segments, 2, *(bins[c].last + 1 for c in CART_CUBE_RANGES), 2)
-    narrow = {c: np.result_type(np.min_scalar_type(stats[f"{c}__min"] or 0), np.min_scalar_type(stats[f"{c}__max"] or 0))
-              for c in COLUMNS}
-    dtypes = {"key": np.int32 if math.prod(sizes) < 2**31 else np.int64, "items": narrow["items_added"],
-              **{f"value-{c}": narrow[c] for c in OTHER_BEHAVIOURS}, **{f"bucket-{c}": np.min_scalar_type(bins[c].last) for c in OTHER_BEHAVIOURS},
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _write_columns(t: ibis.Table, bins: dict[str, Bins], temporary: Path, n: int, sizes: tuple[int, ...],
+                   stats: dict) -> None:
+    def narrowest(column: str) -> np.dtype:
+        return np.result_type(np.min_scalar_type(stats[f"{column}__min"] or 0),
+                              np.min_scalar_type(stats[f"{column}__max"] or 0))
+
+    dtypes = {"key": np.int32 if math.prod(sizes) < 2**31 else np.int64, "items": narrowest("items_added"),
+              **{f"value-{c}": narrowest(c) for c in OTHER_BEHAVIOURS},
+              **{f"bucket-{c}": np.min_scalar_type(bins[c].last) for c in OTHER_BEHAVIOURS},
               **{f"flag-{m}": np.bool_ for m in FLAGS}}
     files = {name: np.lib.format.open_memmap(temporary / f"{name}.npy", mode="w+", dtype=dtype, shape=(n,))
              for name, dtype in dtypes.items()}
@@ -174,11 +186,11 @@ def _write(t: ibis.Table, bins: dict[str, Bins], folder: Path, limit: int) -> No
     for array in files.values():
         array.flush()
     (temporary / "meta.json").write_text(json.dumps({"rows": n, "sizes": sizes, "widths": widths}))
-    os.rename(temporary, folder)
 
 
 def _prune(newest: Path) -> None:
-    """Keep the KEEP_RELEASES most recently written folders (and their locks)."""
+    """Keep the KEEP_RELEASES most recently written folders (and their locks: a process still
+    waiting on an old release's lock at worst writes that folder again)."""
     folders = sorted((p for p in newest.parent.iterdir() if p.is_dir() and ".tmp-" not in p.name),
                      key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for old in folders[KEEP_RELEASES:]:

@@ -108,7 +108,8 @@ def test_only_the_newest_releases_are_kept(dashboard_env, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["r2", "r3"]
 
 
-@pytest.mark.parametrize("change, reason", [({"cart_views": None}, "nulls"), ({"customer_segment": 5000}, "segment codes"),
+@pytest.mark.parametrize("change, reason", [({"cart_views": None}, "nulls"),
+                                            ({"customer_segment": 5000}, "segment codes"),
                                             ({"customer_segment": -1}, "segment codes")])
 def test_sessions_the_numpy_path_does_not_model_are_left_to_the_warehouse(dashboard_env, tmp_path, change, reason):
     frame = table(SESSIONS).select(*held_module.COLUMNS).limit(50).to_pandas()
@@ -136,3 +137,13 @@ def test_an_unwritable_cache_folder_leaves_off_cube_selections_to_the_warehouse(
     monkeypatch.setenv("CACHE_DIR", str(blocked))
     assert held_module._load(pinned()) is None
     assert "answered by the warehouse" in caplog.text
+
+
+def test_a_failed_write_leaves_nothing_behind(dashboard_env, tmp_path, monkeypatch):
+    def broken(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(held_module, "_write_columns", broken)
+    with pytest.raises(OSError, match="disk full"):
+        load_sessions(table(SESSIONS), cart_bins(), tmp_path / "release")
+    assert [p.name for p in tmp_path.iterdir()] == ["release.lock"]
