@@ -78,7 +78,10 @@ def _columns() -> list[dict]:
     rate, amount = _rate_and_amount()
     spec = {"p_decline": {"valueFormatter": rate, "sort": "desc"}, "promo_share": {"valueFormatter": rate},
             "profit": {"valueFormatter": amount}, "expected_profit_at_risk": {"valueFormatter": amount},
-            "top_reasons": {"flex": 1, "minWidth": 300, "wrapText": True, "autoHeight": True,
+            # a fixed width, not flex: the columns are wider than any screen anyway, and a flex
+            # column keeps AG Grid's header hidden ("delay render") until the grid is resized,
+            # which left an incomplete header for screen readers on a phone (axe, test_accessibility)
+            "top_reasons": {"width": 360, "wrapText": True, "autoHeight": True,
                             "cellStyle": {"lineHeight": "1.35", "paddingTop": "6px", "paddingBottom": "6px"}}}
     columns = [{"field": LINK, "headerName": _header("customer_id"), "pinned": "left", "width": 105,
                 "cellRenderer": "markdown", "linkTarget": "_self",
