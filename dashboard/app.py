@@ -126,9 +126,10 @@ def create_app() -> dash.Dash:
     login.install(server, auth, config.url_prefix)
     if auth_config.mode == "oidc":
         oidc.install(server, auth_config, prefix=config.url_prefix,
-                     on_sign_in=lambda who: auth.audit.record("sign-in", who.name, ip=request.remote_addr, source="oidc"),
-                     on_refused=lambda name, why: auth.audit.record("sign-in-failed", name, ip=request.remote_addr,
-                                                                    reason=why))
+                     on_sign_in=lambda who: auth.audit.record("sign-in", who.name, ip=auth_state.client_ip(),
+                                                              source="oidc"),
+                     on_refused=lambda name, why: auth.audit.record("sign-in-failed", name,
+                                                                    ip=auth_state.client_ip(), reason=why))
     # first of the hooks that read data: nothing below runs for a request it refuses
     gate.install(server, auth, config.url_prefix, update_path, _callback_output,
                  lambda output: _callback_page(app, output))

@@ -31,7 +31,7 @@ from dashboard.auth import embed
 from dashboard.auth.identity import Capability, Identity
 from dashboard.auth.redirects import sign_in_url
 from dashboard.auth.session import STAMP, from_session, sign_out
-from dashboard.auth.state import AuthState
+from dashboard.auth.state import AuthState, client_ip
 from dashboard.inputs import describe
 from dashboard.language import N_, _
 
@@ -136,7 +136,7 @@ def _from_token(state: AuthState, token: str, prefix: str) -> Identity:
         message = _("This embedded link opens {page} only.").format(page=claims.page)
         raise Refused(_deny(403, message, prefix) if dash_request else embed.expired_page(message))
     if not dash_request:
-        state.audit.record("embed-token", claims.identity.name, ip=request.remote_addr, page=claims.page,
+        state.audit.record("embed-token", claims.identity.name, ip=client_ip(), page=claims.page,
                            role=claims.identity.role.label, scope=claims.identity.scope.key())
     g.embed_page = claims.page
     return claims.identity

@@ -27,7 +27,7 @@ from markupsafe import escape
 
 from dashboard.auth.redirects import safe_next, sign_in_url
 from dashboard.auth.session import sign_in, sign_out
-from dashboard.auth.state import AuthState
+from dashboard.auth.state import AuthState, client_ip
 from dashboard.cache import build_lock, cache
 from dashboard.inputs import describe
 from dashboard.language import N_, _, current_lang, explicit_lang, ngettext, using_lang, valid
@@ -224,7 +224,7 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
         password = request.form.get("password", "")
         if not name or not password or len(password) > MAX_FIELD:
             return _login_form(state, prefix, next_path, N_("Enter your user name and password."), 400)
-        key = _throttle_key(name, request.remote_addr or "")
+        key = _throttle_key(name, client_ip() or "")
         # Counted before the (slow) password check, under a lock: guesses sent in parallel
         # see each other's count; a successful sign-in forgives its own.
         with build_lock("login-" + key[-24:]):
@@ -232,15 +232,15 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
             if not wait:
                 _fail(key, state)
         if wait:
-            state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="throttled")
+            state.audit.record("sign-in-failed", name, ip=client_ip(), reason="throttled")
             return _login_form(state, prefix, next_path, _too_many(wait), 429, name)
         user = state.users.verify(name, password)
         if user is None:
-            state.audit.record("sign-in-failed", name, ip=request.remote_addr, reason="wrong name or password")
+            state.audit.record("sign-in-failed", name, ip=client_ip(), reason="wrong name or password")
             return _login_form(state, prefix, next_path, N_("Wrong user name or password."), 401, name)
         _clear(key)
         sign_in(user.identity(), stamp=state.users.credential_stamp(user.name))
-        state.audit.record("sign-in", user.name, ip=request.remote_addr, source="local")
+        state.audit.record("sign-in", user.name, ip=client_ip(), source="local")
         return redirect(_with_lang(next_path))
 
     @server.route(f"{prefix}logout", methods=["GET", "POST"])
@@ -256,6 +256,6 @@ def install(server: Flask, state: AuthState, prefix: str) -> None:
         identity = g.get("identity")
         name = identity.name if identity is not None else session.get("identity", {}).get("name")
         sign_out(lifetime=state.config.session_lifetime)
-        state.audit.record("sign-out", name, ip=request.remote_addr)
+        state.audit.record("sign-out", name, ip=client_ip())
         return page(_("Signed out"), f'<p>{escape(_("You are signed out."))}</p><a class="button" '
                                      f'href="{escape(_with_lang(prefix + "login"))}">{escape(_("Sign in again"))}</a>')

@@ -13,6 +13,7 @@
 | ``AUTH_GROUPS`` | (unset) | ``oidc``/``proxy``: ``GROUP:ROLE[:COLUMN=VALUE...]`` entries separated by ``;`` |
 | ``AUTH_DEFAULT_ROLE`` | (unset) | ``oidc``/``proxy``: role of a user in none of those groups (unset: refused) |
 | ``AUTH_PROXY_ADDRESSES`` | (required for ``proxy``) | proxies trusted to send the user header: IPs or CIDRs, comma-separated |
+| ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | balancers (IPs or CIDRs, ``*`` any) whose ``X-Forwarded-For`` names the client for the sign-in throttle and the audit log; gunicorn reads the same variable for ``X-Forwarded-Proto`` |
 | ``AUTH_PROXY_USER_HEADER`` / ``AUTH_PROXY_GROUPS_HEADER`` | ``X-Forwarded-User`` / ``X-Forwarded-Groups`` | headers the proxy sets (groups comma-separated) |
 | ``OIDC_ISSUER`` | (required for ``oidc``) | the provider; its ``/.well-known/openid-configuration`` is read |
 | ``OIDC_CLIENT_ID`` / ``OIDC_CLIENT_SECRET`` | (required for ``oidc``) | this app's registration at the provider |
@@ -60,6 +61,8 @@ class AuthConfig:
     groups: tuple[GroupRule, ...]
     default_role: Role | None
     proxy_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # the balancers whose X-Forwarded-For names the client (None: any peer); dashboard/auth/client.py
+    forwarders: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None
     proxy_user_header: str
     proxy_groups_header: str
     oidc_issuer: str
@@ -110,14 +113,20 @@ def parse_groups(text: str) -> tuple[GroupRule, ...]:
     return tuple(rules)
 
 
-def _networks(text: str) -> tuple:
+def _networks(text: str, variable: str = "AUTH_PROXY_ADDRESSES") -> tuple:
     nets = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         try:
             nets.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise AuthConfigError(f"AUTH_PROXY_ADDRESSES: {item!r} is not an IP address or network") from None
+            raise AuthConfigError(f"{variable}: {item!r} is not an IP address or network") from None
     return tuple(nets)
+
+
+def _forwarders(text: str) -> tuple | None:
+    """FORWARDED_ALLOW_IPS, read as gunicorn reads it (its default when unset; ``*``: any peer,
+    returned as None), so the app and the server trust the same balancers."""
+    return None if text.strip() == "*" else _networks(text, "FORWARDED_ALLOW_IPS")
 
 
 def _secret(mode: str, state_dir: Path) -> str:
@@ -181,6 +190,7 @@ def get_auth_config() -> AuthConfig:
         max_failures=_int("LOGIN_MAX_FAILURES", 5), lockout=_int("LOGIN_LOCKOUT", 900),
         groups=parse_groups(os.environ.get("AUTH_GROUPS", "")), default_role=default,
         proxy_addresses=_networks(os.environ.get("AUTH_PROXY_ADDRESSES", "")),
+        forwarders=_forwarders(os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")),
         proxy_user_header=os.environ.get("AUTH_PROXY_USER_HEADER", "X-Forwarded-User").strip(),
         proxy_groups_header=os.environ.get("AUTH_PROXY_GROUPS_HEADER", "X-Forwarded-Groups").strip(),
         oidc_issuer=os.environ.get("OIDC_ISSUER", "").strip().rstrip("/"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, has_app_context, has_request_context, request
 
 from dashboard.auth.audit import AuditLog
+from dashboard.auth.client import client_address
 from dashboard.auth.identity import Capability
 from dashboard.auth.session import current
 from dashboard.auth.settings import AuthConfig
@@ -55,7 +56,13 @@ def is_admin() -> bool:
 
 
 def client_ip() -> str | None:
-    return request.remote_addr if has_request_context() else None
+    """This request's client address (:mod:`dashboard.auth.client`), None outside a request."""
+    if not has_request_context():
+        return None
+    state = current_app.extensions.get(EXTENSION)
+    if state is None:
+        return request.remote_addr
+    return client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"), state.config.forwarders)
 
 
 def uncached() -> None:
