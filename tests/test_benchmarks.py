@@ -110,5 +110,6 @@ def test_novel_cpu_times_each_change_by_kind(dashboard_env, tmp_path, monkeypatc
     result = novel_cpu.measure(30, seed=4)
     assert carts.build_held is build_held                       # the counter is taken off again
     on, off, both = (result[k] for k in ("on the cube", "off the cube", "all"))
+    assert result["held_sessions_write_s"] > 0 and result["held_sessions_map_ms"] > 0
     assert on["n"] + off["n"] == both["n"] == 30 and on["n"] and off["n"]
     assert 0 < both["min"] <= both["median"] <= both["max"]
