@@ -13,7 +13,7 @@
 | ``AUTH_GROUPS`` | (unset) | ``oidc``/``proxy``: ``GROUP:ROLE[:COLUMN=VALUE...]`` entries separated by ``;`` |
 | ``AUTH_DEFAULT_ROLE`` | (unset) | ``oidc``/``proxy``: role of a user in none of those groups (unset: refused) |
 | ``AUTH_PROXY_ADDRESSES`` | (required for ``proxy``) | proxies trusted to send the user header: IPs or CIDRs, comma-separated |
-| ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | balancers (IPs or CIDRs, ``*`` any) whose ``X-Forwarded-For`` names the client for the sign-in throttle and the audit log; gunicorn reads the same variable for ``X-Forwarded-Proto`` |
+| ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | balancers (IPs or CIDRs) whose ``X-Forwarded-For`` names the client for the sign-in throttle and the audit log; gunicorn reads the same variable for ``X-Forwarded-Proto``. ``*`` (any peer) is not used for the client: the peer is counted, since a client reaching the app directly could name itself |
 | ``AUTH_PROXY_USER_HEADER`` / ``AUTH_PROXY_GROUPS_HEADER`` | ``X-Forwarded-User`` / ``X-Forwarded-Groups`` | headers the proxy sets (groups comma-separated) |
 | ``OIDC_ISSUER`` | (required for ``oidc``) | the provider; its ``/.well-known/openid-configuration`` is read |
 | ``OIDC_CLIENT_ID`` / ``OIDC_CLIENT_SECRET`` | (required for ``oidc``) | this app's registration at the provider |
@@ -125,7 +125,8 @@ def _networks(text: str, variable: str = "AUTH_PROXY_ADDRESSES") -> tuple:
 
 def _forwarders(text: str) -> tuple | None:
     """FORWARDED_ALLOW_IPS, read as gunicorn reads it (its default when unset; ``*``: any peer,
-    returned as None), so the app and the server trust the same balancers."""
+    returned as None, for which dashboard/auth/client.py reads no header), so the app and the
+    server trust the same balancers."""
     return None if text.strip() == "*" else _networks(text, "FORWARDED_ALLOW_IPS")
 
 
