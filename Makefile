@@ -51,6 +51,8 @@ $(CHARTS): plotly_bundle/package.json plotly_bundle/package-lock.json plotly_bun
 	  echo "installing Debian's nodejs and npm to build the charts' plotly.js"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 18 ? 1 : 0)' || { \
+	  echo "Node.js $$(node --version) is too old to build the charts' plotly.js: esbuild needs 18 or newer"; exit 1; }
 	cd plotly_bundle && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && node build.js ../$@
 
 # Sample data when no raw data is configured, ETL when the warehouse is older than the raw

@@ -31,7 +31,9 @@ from benchmarks.loadtest import raw_source
 WARM_UP = 20
 
 
-def measure(count: int, seed: int) -> dict:
+def measure(count: int, seed: int, cache_dir: Path | None = None) -> dict:
+    """CPU per change by kind; the second app's cache (and held sessions) in ``cache_dir``
+    (a new temporary folder when None)."""
     from benchmarks.novel import novel_payloads
     from dashboard import held_sessions as held_sessions_module, release
     from dashboard.app import create_app
@@ -42,7 +44,7 @@ def measure(count: int, seed: int) -> dict:
     from etl.schema import SESSIONS
 
     payloads = novel_payloads(create_app(), count + WARM_UP, seed=seed)
-    os.environ["CACHE_DIR"] = tempfile.mkdtemp(prefix="novel-cpu-")
+    os.environ["CACHE_DIR"] = str(cache_dir or tempfile.mkdtemp(prefix="novel-cpu-"))
     app = create_app()
     with app.server.app_context(), release.held():   # what the warm-up does first: write, then map
         started = time.perf_counter()
@@ -50,7 +52,7 @@ def measure(count: int, seed: int) -> dict:
         written = time.perf_counter() - started
         started = time.perf_counter()
         held_sessions_module.load_sessions(table(SESSIONS, scoped=False), cart_bins(),
-                                           held_sessions_module.folder_for(release.pinned()))
+                                           held_sessions_module.folder_for(release.pinned(), cart_bins()))
         mapped = time.perf_counter() - started
     client = app.server.test_client()
     calls = []

@@ -4,10 +4,10 @@ A range on a behaviour that is not a dimension of the cart cube (dashboard/cart_
 answered from the sessions themselves with numpy (:func:`dashboard.cart_cube.build_held`).
 Those columns are written once per release by one worker of the host as ``.npy`` files in
 ``CACHE_DIR/held/<release>/`` — streamed from the warehouse in batches of a million rows, in
-the narrowest dtype each column's range allows (~25 bytes a session) — and every worker maps
+the narrowest dtype each column's range allows (~16 bytes a session) — and every worker maps
 them read-only: the operating system keeps one copy in its page cache for all the workers,
-instead of one per worker. At 10 M sessions that is ~250 MB once per host, and an off-cube
-change costs a few hundred milliseconds of numpy instead of seconds of SQL.
+instead of one per worker. At 9.7 M sessions that is 158 MB once per host, and an off-cube
+change costs ~170 ms of numpy instead of seconds of SQL (``make bench ROWS=10000000``).
 
 The newest KEEP_RELEASES folders are kept; a folder being mapped by a worker that is still
 answering from an older release stays readable after it is removed (the mapping holds it).
@@ -34,13 +34,17 @@ from dashboard.config import get_config
 from dashboard.filters import CART_CUBE_RANGES, CART_RANGE_COLUMNS
 from dashboard.release import Release, pinned
 from dashboard.source import table
+from etl.durability import fsync_path
 from etl.schema import SESSIONS
 
 log = logging.getLogger(__name__)
 
 OTHER_BEHAVIOURS = tuple(c for c in CART_RANGE_COLUMNS if c not in CART_CUBE_RANGES)
-# Largest sessions table held: ~25 bytes a session, so ≤ 1.25 GB of files per host.
-HOLD_LIMIT = 50_000_000
+# Largest sessions table held. Files: ~16 bytes a session, once per host. An off-cube change
+# allocates ~32-38 bytes a session while it runs (tracemalloc, 9.7 M sessions), in each worker
+# answering one: at 20 M, ~0.3 GB of files and ~0.75 GB per change in flight. Above, the
+# warehouse answers.
+HOLD_LIMIT = 20_000_000
 # keys of cells are built arithmetically from the segment: a wider or negative range of segment
 # codes (never seen; 0-based codes) falls back to the warehouse rather than to a huge bincount
 MAX_SEGMENT = 1_000
@@ -48,7 +52,7 @@ FLAGS = {"added": "items_added", "cart_viewed": "cart_views", "initiated": "chec
          "confirmed": "checkout_confirmed"}
 KEEP_RELEASES = 2
 BATCH_ROWS = 1_000_000
-FORMAT = 1          # of the files: part of the folder's name, so a new layout never reads an old one
+FORMAT = 2          # of the files: part of the folder's name, so a new layout never reads an old one
 COLUMNS = ("customer_segment", "product_details_viewed", "abandoned", *CART_RANGE_COLUMNS, "checkout_confirmed")
 NOT_HELD = "not-held"
 
@@ -59,7 +63,7 @@ class HeldSessions:
     ``key`` is the cube cell (dimensions and outcome in mixed radix ``sizes``, see
     :func:`dashboard.cart_cube._decode`), ``values`` and ``buckets`` the raw counts and bucket
     indices of OTHER_BEHAVIOURS (``widths``: buckets per behaviour), ``items`` items added,
-    ``flags`` the funnel stages reached."""
+    ``stages`` the funnel stages reached (bit i set: the i-th of FLAGS)."""
 
     key: np.ndarray
     sizes: tuple[int, ...]          # radix of each dimension in ``key`` (outcome last)
@@ -67,7 +71,7 @@ class HeldSessions:
     buckets: dict[str, np.ndarray]
     widths: dict[str, int]
     items: np.ndarray
-    flags: dict[str, np.ndarray]
+    stages: np.ndarray
 
 
 def held_sessions() -> HeldSessions | None:
@@ -78,17 +82,22 @@ def held_sessions() -> HeldSessions | None:
 
 
 def _load(release: Release) -> HeldSessions | None:
+    bins = cart_bins()
     try:
         # every session: held once per release for all users, masked to a scope by the queries
-        return load_sessions(table(SESSIONS, scoped=False), cart_bins(), folder_for(release))
+        return load_sessions(table(SESSIONS, scoped=False), bins, folder_for(release, bins))
     except OSError as exc:   # a full or read-only CACHE_DIR: slower answers, not failed ones
         log.warning("off-cube selections are answered by the warehouse: %s", exc)
         return None
 
 
-def folder_for(release: Release) -> Path:
-    """This release's folder: its warehouse version (hashed: a server URL may hold a password)."""
-    name = hashlib.sha256(f"{FORMAT}|{release.version}".encode()).hexdigest()[:24]
+def folder_for(release: Release, bins: dict[str, Bins]) -> Path:
+    """This release's folder, named by what its files depend on: the warehouse version (hashed:
+    a server URL may hold a password), the bins and the cube's layout, so a deploy that changes
+    how sessions are bucketed never maps another layout's files."""
+    layout = [FORMAT, str(release.version), COLUMNS, CART_CUBE_RANGES,
+              {c: list(bins[c].edges) for c in sorted(CART_RANGE_COLUMNS)}]
+    name = hashlib.sha256(json.dumps(layout, default=str).encode()).hexdigest()[:24]
     return get_config().cache_dir / "held" / name
 
 
@@ -99,15 +108,23 @@ def bucket_indices(bins: Bins, values: np.ndarray) -> np.ndarray:
 
 def load_sessions(t: ibis.Table, bins: dict[str, Bins], folder: Path,
                   limit: int = HOLD_LIMIT) -> HeldSessions | None:
-    """Map ``folder``'s files, after writing them from ``t`` if no process of this host has
-    (one at a time: the others wait on the folder's lock, then map what it wrote)."""
+    """Map ``folder``'s files, after writing them from ``t`` if no process of this host has.
+    One lock for the host's held folders (never removed): writing, pruning and mapping never
+    overlap, and the others wait, then map what was written."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+    with open(folder.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not folder.is_dir():
-            _write(t, bins, folder, limit)
-            _prune(folder)
-        return _map(folder)   # under the lock: no other process prunes it meanwhile
+        if folder.is_dir():
+            try:
+                return _map(folder)
+            except (OSError, ValueError) as exc:   # files cut short by a crash of the host
+                log.warning("the held sessions in %s are unreadable (%s); writing them again", folder, exc)
+                shutil.rmtree(folder, ignore_errors=True)
+        for left in folder.parent.glob("*.tmp-*"):   # by a writer that died (none runs: the lock)
+            shutil.rmtree(left, ignore_errors=True)
+        _write(t, bins, folder, limit)
+        _prune(folder)
+        return _map(folder)
 
 
 def _map(folder: Path) -> HeldSessions | None:
@@ -116,11 +133,14 @@ def _map(folder: Path) -> HeldSessions | None:
         return None
 
     def column(name: str) -> np.ndarray:
-        return np.load(folder / f"{name}.npy", mmap_mode="r")
+        array = np.load(folder / f"{name}.npy", mmap_mode="r")
+        if array.shape != (meta["rows"],):
+            raise ValueError(f"{name}.npy holds {array.shape[0]} rows, not {meta['rows']}")
+        return array
 
     return HeldSessions(column("key"), tuple(meta["sizes"]), {c: column(f"value-{c}") for c in OTHER_BEHAVIOURS},
                         {c: column(f"bucket-{c}") for c in OTHER_BEHAVIOURS}, meta["widths"], column("items"),
-                        {m: column(f"flag-{m}") for m in FLAGS})
+                        column("stages"))
 
 
 def _write(t: ibis.Table, bins: dict[str, Bins], folder: Path, limit: int) -> None:
@@ -138,21 +158,26 @@ def _write(t: ibis.Table, bins: dict[str, Bins], folder: Path, limit: int) -> No
               else None)
     temporary = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
+    temporary.mkdir(mode=0o700)   # every session of every customer type: readable by this user only
     try:
         if reason:
-            (temporary / "meta.json").write_text(json.dumps({NOT_HELD: reason}))
+            meta = {NOT_HELD: reason}
         else:
-            _write_columns(t, bins, temporary, n, (int(segments[1]) + 1 if n else 1, 2,
-                                                    *(bins[c].last + 1 for c in CART_CUBE_RANGES), 2), stats)
+            meta = _write_columns(t, bins, temporary, n, (int(segments[1]) + 1 if n else 1, 2,
+                                                           *(bins[c].last + 1 for c in CART_CUBE_RANGES), 2), stats)
+        (temporary / "meta.json").write_text(json.dumps(meta))
+        for path in (*temporary.iterdir(), temporary):   # on disk before the name says complete
+            fsync_path(path)
         os.rename(temporary, folder)
+        fsync_path(folder.parent)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
 
 
 def _write_columns(t: ibis.Table, bins: dict[str, Bins], temporary: Path, n: int, sizes: tuple[int, ...],
-                   stats: dict) -> None:
+                   stats: dict) -> dict:
+    """The .npy files in ``temporary``; returns what meta.json says of them."""
     def narrowest(column: str) -> np.dtype:
         return np.result_type(np.min_scalar_type(stats[f"{column}__min"] or 0),
                               np.min_scalar_type(stats[f"{column}__max"] or 0))
@@ -160,7 +185,7 @@ def _write_columns(t: ibis.Table, bins: dict[str, Bins], temporary: Path, n: int
     dtypes = {"key": np.int32 if math.prod(sizes) < 2**31 else np.int64, "items": narrowest("items_added"),
               **{f"value-{c}": narrowest(c) for c in OTHER_BEHAVIOURS},
               **{f"bucket-{c}": np.min_scalar_type(bins[c].last) for c in OTHER_BEHAVIOURS},
-              **{f"flag-{m}": np.bool_ for m in FLAGS}}
+              "stages": np.uint8}
     files = {name: np.lib.format.open_memmap(temporary / f"{name}.npy", mode="w+", dtype=dtype, shape=(n,))
              for name, dtype in dtypes.items()}
     start = 0
@@ -177,23 +202,28 @@ def _write_columns(t: ibis.Table, bins: dict[str, Bins], temporary: Path, n: int
         for c in OTHER_BEHAVIOURS:
             files[f"value-{c}"][start:end] = col[c]
             files[f"bucket-{c}"][start:end] = buckets[c]
-        for m, c in FLAGS.items():
-            files[f"flag-{m}"][start:end] = col[c] > 0
+        stages = np.zeros(len(batch), np.uint8)
+        for bit, c in enumerate(FLAGS.values()):
+            stages |= (col[c] > 0).astype(np.uint8) << bit
+        files["stages"][start:end] = stages
         start = end
     if start != n:
         raise RuntimeError(f"the sessions table gave {start} rows, not {n}")
-    widths = {c: int(bins[c].last) + 1 for c in OTHER_BEHAVIOURS}
     for array in files.values():
         array.flush()
-    (temporary / "meta.json").write_text(json.dumps({"rows": n, "sizes": sizes, "widths": widths}))
+    return {"rows": n, "sizes": sizes, "widths": {c: int(bins[c].last) + 1 for c in OTHER_BEHAVIOURS}}
 
 
 def _prune(newest: Path) -> None:
-    """Keep the KEEP_RELEASES most recently written folders (and their locks: a process still
-    waiting on an old release's lock at worst writes that folder again)."""
-    folders = sorted((p for p in newest.parent.iterdir() if p.is_dir() and ".tmp-" not in p.name),
-                     key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in folders[KEEP_RELEASES:]:
+    """Keep the KEEP_RELEASES most recently written folders (under the host's lock). A worker
+    still answering from a removed release keeps reading its mapped files."""
+    folders = []
+    for path in newest.parent.iterdir():
+        try:
+            if path.is_dir() and ".tmp-" not in path.name:
+                folders.append((path.stat().st_mtime_ns, path))
+        except FileNotFoundError:
+            continue
+    for _time, old in sorted(folders, reverse=True)[KEEP_RELEASES:]:
         if old != newest:
             shutil.rmtree(old, ignore_errors=True)
-            old.with_name(old.name + ".lock").unlink(missing_ok=True)

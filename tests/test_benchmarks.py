@@ -107,7 +107,7 @@ def test_novel_cpu_times_each_change_by_kind(dashboard_env, tmp_path, monkeypatc
 
     monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))   # measure() points it at a fresh folder
     build_held = carts.build_held
-    result = novel_cpu.measure(30, seed=4)
+    result = novel_cpu.measure(30, seed=4, cache_dir=tmp_path / "fresh")
     assert carts.build_held is build_held                       # the counter is taken off again
     on, off, both = (result[k] for k in ("on the cube", "off the cube", "all"))
     assert result["held_sessions_write_s"] > 0 and result["held_sessions_map_ms"] > 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -14,12 +17,14 @@ import pytest
 from dashboard import cart_cube, held_sessions as held_module
 from dashboard.bins import cart_bins
 from dashboard.cart_cube import Cube, build, build_held
-from dashboard.held_sessions import OTHER_BEHAVIOURS, held_sessions, load_sessions
+from dashboard.held_sessions import OTHER_BEHAVIOURS, folder_for, held_sessions, load_sessions
 from dashboard.filters import CartFilters, Range
 from dashboard.queries import carts
 from dashboard.release import pinned
 from dashboard.source import table
 from etl.schema import SESSIONS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows(columns: dict[str, np.ndarray]) -> tuple[dict, list]:
@@ -69,8 +74,8 @@ def test_a_table_above_the_limit_is_not_held(dashboard_env, tmp_path):
 
 
 def columns(held) -> dict:
-    return {"key": held.key, "items": held.items, **{f"v{c}": v for c, v in held.values.items()},
-            **{f"b{c}": v for c, v in held.buckets.items()}, **{f"f{m}": v for m, v in held.flags.items()}}
+    return {"key": held.key, "items": held.items, "stages": held.stages, **{f"v{c}": v for c, v in held.values.items()},
+            **{f"b{c}": v for c, v in held.buckets.items()}}
 
 
 def test_the_columns_are_mapped_read_only_in_narrow_types_and_written_once(dashboard_env, tmp_path, monkeypatch):
@@ -90,14 +95,51 @@ def test_the_columns_are_mapped_read_only_in_narrow_types_and_written_once(dashb
     assert first.key.size == t.count().to_pyarrow().as_py()
 
 
-def test_workers_of_a_host_write_a_release_once_and_share_it(dashboard_env, tmp_path, monkeypatch):
-    writes = []
-    write = held_module._write
-    monkeypatch.setattr(held_module, "_write", lambda *a: (writes.append(1), time.sleep(0.3), write(*a)))
-    t, folder = table(SESSIONS), tmp_path / "held" / "release"
-    with ThreadPoolExecutor(4) as pool:   # flock: separate opens of the lock file exclude each other
-        results = list(pool.map(lambda _: load_sessions(t, cart_bins(), folder), range(4)))
-    assert len(writes) == 1 and all(np.array_equal(r.key, results[0].key) for r in results)
+WORKER = """
+import sys, time, zlib
+from pathlib import Path
+from dashboard import held_sessions as h
+from dashboard.bins import cart_bins
+from dashboard.source import table
+from etl.schema import SESSIONS
+write = h._write
+def logged(*args):
+    with open(sys.argv[2], "a") as log:
+        log.write("wrote\\n")
+    time.sleep(0.5)
+    write(*args)
+h._write = logged
+held = h.load_sessions(table(SESSIONS), cart_bins(), Path(sys.argv[1]))
+print(zlib.crc32(held.key.tobytes()), held.key.size)
+"""
+
+
+def test_worker_processes_of_a_host_write_a_release_once_and_share_it(dashboard_env, tmp_path):
+    folder, log = tmp_path / "held" / "release", tmp_path / "writes.log"
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(folder), str(log)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(3)]
+    answers = [worker.communicate(timeout=120) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _out, err in answers]
+    assert log.read_text().splitlines() == ["wrote"]        # one writer, under the host's lock
+    assert len({out for out, _err in answers}) == 1         # the others mapped the same files
+
+
+def test_files_cut_short_or_left_by_a_dead_writer_are_written_again(dashboard_env, tmp_path, caplog):
+    t, folder = table(SESSIONS), tmp_path / "release"
+    first = np.array(load_sessions(t, cart_bins(), folder).key)   # a copy: the file is cut below
+    key = folder / "key.npy"
+    key.write_bytes(key.read_bytes()[:-8])                   # a crash of the host mid-write
+    (tmp_path / "other.tmp-999").mkdir()                     # a writer killed before its rename
+    again = load_sessions(t, cart_bins(), folder)
+    assert "unreadable" in caplog.text and np.array_equal(again.key, first)
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_a_new_bucketing_never_maps_the_old_files(dashboard_env):
+    release, bins = pinned(), cart_bins()
+    other = {**bins, "cart_views": replace(bins["cart_views"], edges=(*bins["cart_views"].edges[:-1], 10**6))}
+    assert folder_for(release, bins) == folder_for(release, dict(bins))
+    assert folder_for(release, other) != folder_for(release, bins)
 
 
 def test_only_the_newest_releases_are_kept(dashboard_env, tmp_path):
@@ -146,4 +188,4 @@ def test_a_failed_write_leaves_nothing_behind(dashboard_env, tmp_path, monkeypat
     monkeypatch.setattr(held_module, "_write_columns", broken)
     with pytest.raises(OSError, match="disk full"):
         load_sessions(table(SESSIONS), cart_bins(), tmp_path / "release")
-    assert [p.name for p in tmp_path.iterdir()] == ["release.lock"]
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]

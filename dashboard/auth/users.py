@@ -29,6 +29,7 @@ from typing import Any
 
 from dashboard.auth.identity import Identity, Role, Scope, parse_scope
 from dashboard.language import _
+from etl.durability import fsync_path
 
 VERSION = 1
 NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -307,21 +308,13 @@ class UserStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
             tmp = None
-            _fsync_dir(self.path.parent)   # the rename itself survives a power cut
+            fsync_path(self.path.parent)   # the rename itself survives a power cut
         except OSError as exc:
             raise UserStoreError(f"{self.path}: cannot be written ({exc.strerror or exc})") from None
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _role(role: Any) -> Role:

@@ -43,6 +43,7 @@ from ibis.backends.pyspark import Backend as IbisPySpark
 
 from etl.backends import redact, spark_context
 from etl.backends.spark_context import sharing
+from etl.durability import fsync_path
 from etl.errors import ETLError
 
 if TYPE_CHECKING:
@@ -167,8 +168,8 @@ class Spark:
                 folder.mkdir()
                 manifest = _export(build, folder)
                 _write_durably(folder / MANIFEST, json.dumps(manifest, indent=1))
-                _fsync_folder(folder)           # its table folders and manifest named on disk
-                _fsync_folder(releases)         # and the release folder itself
+                fsync_path(folder)           # its table folders and manifest named on disk
+                fsync_path(releases)         # and the release folder itself
                 # checked right before the switch, not first: the same while the lock holds,
                 # and the narrowest window should a shared filesystem not pass it between hosts
                 if expected is not None and self.stamp() != expected:
@@ -180,7 +181,7 @@ class Spark:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
             # after the try: the switch happened, a failure here must not remove the release
-            _fsync_folder(self.root)
+            fsync_path(self.root)
             self._prune(releases, release)
         return release
 
@@ -292,7 +293,7 @@ def _export(build: Path, folder: Path) -> dict:
             con.execute(f"COPY (SELECT {select} FROM {_dq(name)}) TO '{path}' (FORMAT parquet)")
             with open(target, "rb") as written:      # on disk before CURRENT can name it
                 os.fsync(written.fileno())
-            _fsync_folder(target.parent)              # and its name in the table's folder
+            fsync_path(target.parent)              # and its name in the table's folder
             tables[name] = columns
     finally:
         con.close()
@@ -301,7 +302,7 @@ def _export(build: Path, folder: Path) -> dict:
 
 def _write_durably(path: Path, text: str) -> None:
     """``path`` replaced by ``text`` in one step (a temporary file, fsynced, renamed over it);
-    the caller fsyncs the folder (:func:`_fsync_folder`) to make the rename durable."""
+    the caller fsyncs the folder (:func:`etl.durability.fsync_path`) to make the rename durable."""
     temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         with open(temporary, "w", encoding="utf-8") as out:
@@ -311,15 +312,6 @@ def _write_durably(path: Path, text: str) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _fsync_folder(path: Path) -> None:
-    """The entries of folder ``path`` (files created or renamed in it) on disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _dq(name: str) -> str:
