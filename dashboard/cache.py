@@ -182,7 +182,8 @@ class FileLocks:
         self.folder = folder
 
     @contextlib.contextmanager
-    def hold(self, name: str, wait: float) -> Iterator[None]:
+    def hold(self, name: str, wait: float | None = None) -> Iterator[None]:
+        """``wait`` is RedisLocks' bound; a local lock is waited for as long as its holder lives."""
         with open(self.folder / f"{name}.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -112,8 +112,7 @@ def build_held(held: HeldSessions, ranges: dict[str, tuple[int, int | None]]) ->
     the rows, and half the temporary memory."""
     inside = {c: (held.values[c] >= lo) & (True if hi is None else held.values[c] <= hi)
               for c, (lo, hi) in ranges.items()}
-    rows = np.flatnonzero(_all(inside.values(), held.key.size))
-    key = held.key.take(rows)
+    rows, key = _picked(held, inside)
     space, combos = math.prod(held.sizes), 1 << len(FLAGS)
     found, counts = _tally(_widened(key, space * combos) * combos + held.stages.take(rows), space * combos)
     present, cell = np.unique(found // combos, return_inverse=True)   # found is sorted: cells ascend
@@ -143,8 +142,9 @@ def _widened(key: np.ndarray, space: int) -> np.ndarray:
     return key if space < 2**31 and key.dtype.itemsize >= 4 else key.astype(np.int64)
 
 
-def _picked(held: HeldSessions, inside: dict[str, np.ndarray], skip: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and cell keys of the sessions inside every range but ``skip``'s."""
+def _picked(held: HeldSessions, inside: dict[str, np.ndarray],
+            skip: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and cell keys of the sessions inside every range (but ``skip``'s)."""
     rows = np.flatnonzero(_all((m for c, m in inside.items() if c != skip), held.key.size))
     return rows, held.key.take(rows)
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from etl.settings import PROJECT_ROOT
 
-# A CSP source list: keywords, schemes, hosts with optional wildcards/ports/paths. Anything
-# else (quotes in odd places, semicolons, newlines) could inject other directives.
 # Dash's assets folder (CSS, our scripts, and make's plotly-charts.min.js)
 ASSETS_DIR = PROJECT_ROOT / "assets"
+# A CSP source list: keywords, schemes, hosts with optional wildcards/ports/paths. Anything
+# else (quotes in odd places, semicolons, newlines) could inject other directives.
 _FRAME_SOURCE = re.compile(r"^('self'|'none'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?[*a-z0-9.-]+(?::\d+|:\*)?(?:/[^\s;,']*)?)$",
                            re.IGNORECASE)
 _PREFIX = re.compile(r"^/(?:[A-Za-z0-9._~-]+/)*$")

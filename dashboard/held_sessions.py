@@ -16,7 +16,6 @@ marked as not held, and the warehouse answers instead.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +29,7 @@ import ibis
 import numpy as np
 
 from dashboard.bins import Bins, cart_bins
+from dashboard.cache import FileLocks
 from dashboard.config import get_config
 from dashboard.filters import CART_CUBE_RANGES, CART_RANGE_COLUMNS
 from dashboard.release import Release, pinned
@@ -112,8 +112,8 @@ def load_sessions(t: ibis.Table, bins: dict[str, Bins], folder: Path,
     One lock for the host's held folders (never removed): writing, pruning and mapping never
     overlap, and the others wait, then map what was written."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # a host lock even with Redis: the files are this host's, other hosts write their own
+    with FileLocks(folder.parent).hold("held"):
         if folder.is_dir():
             try:
                 return _map(folder)

@@ -49,6 +49,8 @@ ASSETS = "assets/"
 # every page, it sets window.Plotly, which dcc.Graph then uses instead of fetching plotly.min.js.
 CHARTS_BUNDLE = "plotly-charts.min.js"
 FULL_PLOTLY = ("plotly", "package_data/plotly.min.js")
+
+
 def _suite_identity(package: str, path_in_pkg: str, size: int) -> str | None:
     """Package file, size and modification time: the same key whether the URL has Dash's
     fingerprint or not (plotly.min.js has none), so ``prime`` can fill what browsers ask for."""

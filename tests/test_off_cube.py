@@ -188,4 +188,4 @@ def test_a_failed_write_leaves_nothing_behind(dashboard_env, tmp_path, monkeypat
     monkeypatch.setattr(held_module, "_write_columns", broken)
     with pytest.raises(OSError, match="disk full"):
         load_sessions(table(SESSIONS), cart_bins(), tmp_path / "release")
-    assert [p.name for p in tmp_path.iterdir()] == [".lock"]
+    assert [p.name for p in tmp_path.iterdir()] == ["held.lock"]
